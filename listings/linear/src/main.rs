@@ -1,0 +1,19 @@
+//! The linear server: one connection at a time, start to finish.
+//! Deliberately naive: while it waits on one client, every other waits too.
+
+use std::io;
+use std::net::TcpListener;
+
+// ANCHOR: main
+fn main() -> io::Result<()> {
+    let addr = std::env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    println!("listening on http://{}", listener.local_addr()?);
+
+    loop {
+        let stream = wire::accept(&listener);
+        // Whatever this client does, it costs only its own connection.
+        let _ = wire::serve(stream);
+    }
+}
+// ANCHOR_END: main

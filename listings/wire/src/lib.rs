@@ -1,0 +1,246 @@
+//! What every server in the book shares: the bytes it answers with, how it
+//! recognises a complete request head, and how a blocking server serves one
+//! connection. Each model differs only in how it gets connections to this
+//! code; the code itself stays the same.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+// ANCHOR: responses
+/// The answer to every request, for a client that will not reuse its
+/// connection: the server closes the connection right after it.
+pub const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\n\r\nHello world";
+
+/// The same answer for a client that keeps its connection open.
+pub const RESPONSE_KEEP_ALIVE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\nHello world";
+
+/// A request head longer than [`HEAD_LIMIT`] gets this, and a close.
+pub const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A head that is not HTTP/1.x gets this, and a close.
+pub const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+// ANCHOR_END: responses
+
+// ANCHOR: limits
+/// The longest request head a server reads, blank line included.
+pub const HEAD_LIMIT: usize = 8 * 1024;
+
+/// How long a blocking server waits for the rest of a request head (or for
+/// the client to take the response) before it gives up on the connection.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+// ANCHOR_END: limits
+
+/// Where a server listens when no address is given.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9527";
+
+// ANCHOR: parse
+/// What the bytes received so far amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// No blank line yet, and still under the limit: read more.
+    Partial,
+    /// A complete, well-formed head of `len` bytes (blank line included).
+    Complete { len: usize, keep_alive: bool },
+    /// No blank line within [`HEAD_LIMIT`] bytes.
+    TooLarge,
+    /// A complete head that is not an HTTP/1.0 or HTTP/1.1 request.
+    Bad,
+}
+
+/// Looks at the start of `buf` for one request head.
+pub fn parse_head(buf: &[u8]) -> Head {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() >= HEAD_LIMIT {
+            Head::TooLarge
+        } else {
+            Head::Partial
+        };
+    };
+    let len = end + 4;
+    if len > HEAD_LIMIT {
+        return Head::TooLarge;
+    }
+    // Hand over every line with its "\r\n" but the last "\n".
+    match check_head(&buf[..end + 1]) {
+        Some(keep_alive) => Head::Complete { len, keep_alive },
+        None => Head::Bad,
+    }
+}
+// ANCHOR_END: parse
+
+/// Checks the request line and header lines, and works out whether the
+/// client asked to keep the connection open. `None` means malformed.
+/// Every line of `head` ends in "\r" (its "\n" taken by the split).
+fn check_head(head: &[u8]) -> Option<bool> {
+    let mut lines = head.split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r"));
+    let request_line = lines.next()??;
+
+    let mut parts = request_line.split(|&b| b == b' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !is_token(method) || target.is_empty() {
+        return None;
+    }
+    if target.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    // HTTP/1.1 keeps connections open unless told otherwise; 1.0 closes them.
+    let mut keep_alive = match version {
+        b"HTTP/1.1" => true,
+        b"HTTP/1.0" => false,
+        _ => return None,
+    };
+
+    for line in lines {
+        let line = line?;
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if !is_token(name) || value.iter().any(|&b| b < b' ' && b != b'\t') {
+            return None;
+        }
+        if name.eq_ignore_ascii_case(b"connection") {
+            for option in value.split(|&b| b == b',') {
+                let option = option.trim_ascii();
+                if option.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        }
+    }
+    Some(keep_alive)
+}
+
+/// An HTTP token: the characters a method or a header name may use.
+fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+// ANCHOR: accept
+/// Waits for the next connection on a blocking listener. Errors here concern
+/// one client (it gave up before we took it) or a passing shortage (no
+/// descriptor or memory left): neither is a reason to stop serving.
+pub fn accept(listener: &TcpListener) -> TcpStream {
+    loop {
+        match listener.accept() {
+            Ok((stream, _peer)) => return stream,
+            Err(e) => match e.kind() {
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => {}
+                // EMFILE and friends: pause, or this loop would spin at 100% CPU
+                // retrying an accept that cannot succeed until a client leaves.
+                _ => thread::sleep(Duration::from_millis(10)),
+            },
+        }
+    }
+}
+// ANCHOR_END: accept
+
+// ANCHOR: serve
+/// Serves one connection the blocking way: read until the head is complete,
+/// write the response, close. Errors concern this client only; the caller
+/// drops them and moves on.
+pub fn serve(mut stream: TcpStream) -> io::Result<()> {
+    // A client that stops sending (or reading) costs us at most this long.
+    stream.set_read_timeout(Some(HEAD_TIMEOUT))?;
+    stream.set_write_timeout(Some(HEAD_TIMEOUT))?;
+
+    let mut buf = [0u8; HEAD_LIMIT];
+    let mut filled = 0;
+    let response = loop {
+        let n = match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(()), // the client left before finishing its head
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e), // a reset, or the timeout
+        };
+        filled += n;
+        match parse_head(&buf[..filled]) {
+            Head::Partial => continue, // a short read: the head goes on
+            Head::Complete { .. } => break RESPONSE,
+            Head::TooLarge => break TOO_LARGE,
+            Head::Bad => break BAD_REQUEST,
+        }
+    };
+    // write_all resumes after short writes and retries on EINTR.
+    stream.write_all(response)
+    // Dropping `stream` closes the connection.
+}
+// ANCHOR_END: serve
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(buf: &[u8]) -> (usize, bool) {
+        match parse_head(buf) {
+            Head::Complete { len, keep_alive } => (len, keep_alive),
+            other => panic!("{other:?} for {:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+
+    #[test]
+    fn responses_are_exact() {
+        assert_eq!(RESPONSE.len(), 69);
+        assert!(RESPONSE.ends_with(b"\r\n\r\nHello world"));
+        assert!(RESPONSE_KEEP_ALIVE.ends_with(b"\r\n\r\nHello world"));
+    }
+
+    #[test]
+    fn complete_heads() {
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(complete(req), (req.len(), true));
+        assert_eq!(complete(b"GET / HTTP/1.0\r\n\r\n"), (18, false));
+        let ab = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n";
+        assert!(complete(ab).1);
+        let close = b"GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n";
+        assert!(!complete(close).1);
+        // A second, pipelined request does not change the first one's length.
+        let two = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(complete(two), (18, true));
+    }
+
+    #[test]
+    fn partial_heads() {
+        for part in [&b""[..], b"GET", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n\r"] {
+            assert_eq!(parse_head(part), Head::Partial);
+        }
+    }
+
+    #[test]
+    fn bad_heads() {
+        for bad in [
+            &b"\r\n\r\n"[..],
+            b"GET /\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"GET  / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\n folded: x\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        ] {
+            assert_eq!(parse_head(bad), Head::Bad, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn heads_over_the_limit() {
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.resize(HEAD_LIMIT, b'a');
+        assert_eq!(parse_head(&long), Head::TooLarge);
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(parse_head(&long), Head::TooLarge);
+        long.truncate(HEAD_LIMIT - 4);
+        long.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(complete(&long).0, HEAD_LIMIT);
+    }
+}
