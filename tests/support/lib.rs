@@ -1,1 +1,129 @@
-//! Test support.
+//! What the tests share: the table of server listings, one release build of
+//! them per test run, and small blocking clients that say exactly what they
+//! send and check exactly what comes back.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+pub use loadgen::{Server, server::Stopped};
+
+/// One server listing: a workspace crate whose binary has the same name.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    pub name: &'static str,
+    /// Whether it serves persistent connections when a client asks.
+    pub keep_alive: bool,
+}
+
+/// Every server listing in the book. A new listing is one new row here
+/// and one in `tests/listings.rs`.
+pub const LISTINGS: &[Listing] = &[Listing {
+    name: "linear",
+    keep_alive: false,
+}];
+
+pub fn listing(name: &str) -> Listing {
+    *LISTINGS
+        .iter()
+        .find(|l| l.name == name)
+        .unwrap_or_else(|| panic!("no listing named {name} in support::LISTINGS"))
+}
+
+/// Every wait in a test is bounded by this unless it says otherwise.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The listings are other workspace members, so `cargo test` does not build
+/// their binaries for us. Build them all once per test process, in release
+/// mode (the same binaries the benchmark runs), with the cargo running us.
+fn release_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(&root)
+            .args(["build", "--release", "--quiet"]);
+        for l in LISTINGS {
+            build.args(["-p", l.name]);
+        }
+        let status = build.status().expect("could not run cargo build");
+        assert!(
+            status.success(),
+            "cargo build --release of the listings failed"
+        );
+        // Cargo honours CARGO_TARGET_DIR in the environment, as we do.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
+        target.join("release")
+    })
+}
+
+/// Builds (once) and starts a listing on 127.0.0.1:0.
+pub fn start(name: &str) -> Server {
+    start_with(name, &[])
+}
+
+/// Starts a listing with extra arguments after the address.
+pub fn start_with(name: &str, args: &[&str]) -> Server {
+    let program = release_dir().join(name);
+    Server::start(&program, args).unwrap_or_else(|e| panic!("starting {name}: {e}"))
+}
+
+/// Connects with every later read and write bounded by [`WAIT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_write_timeout(Some(WAIT)).unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection (or [`WAIT`] runs out,
+/// which is an error).
+pub fn read_to_close(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got)?;
+    Ok(got)
+}
+
+/// Sends `parts` with a pause between them, then reads until the server
+/// closes the connection.
+pub fn exchange(addr: SocketAddr, parts: &[&[u8]], pause: Duration) -> Vec<u8> {
+    let mut stream = connect(addr);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            thread::sleep(pause);
+        }
+        stream.write_all(part).expect("write");
+    }
+    read_to_close(&mut stream).expect("read the response")
+}
+
+/// A plain request that asks the server to close after answering.
+pub const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+
+/// What `ab` sends without -k: HTTP/1.0, so the server closes by default.
+pub const GET_AB: &[u8] =
+    b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: ApacheBench/2.3\r\nAccept: */*\r\n\r\n";
+
+/// Shows response bytes readably in assertion messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).escape_debug().to_string()
+}
+
+/// Asserts that `got` is exactly `want`, printing both readably if not.
+#[track_caller]
+pub fn assert_bytes(got: &[u8], want: &[u8]) {
+    assert!(got == want, "\n  got: {}\n want: {}", text(got), text(want));
+}

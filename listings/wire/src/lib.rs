@@ -4,9 +4,9 @@
 //! code; the code itself stays the same.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 // ANCHOR: responses
 /// The answer to every request, for a client that will not reuse its
@@ -78,7 +78,9 @@ pub fn parse_head(buf: &[u8]) -> Head {
 /// client asked to keep the connection open. `None` means malformed.
 /// Every line of `head` ends in "\r" (its "\n" taken by the split).
 fn check_head(head: &[u8]) -> Option<bool> {
-    let mut lines = head.split(|&b| b == b'\n').map(|line| line.strip_suffix(b"\r"));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r"));
     let request_line = lines.next()??;
 
     let mut parts = request_line.split(|&b| b == b' ');
@@ -155,7 +157,7 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
 
     let mut buf = [0u8; HEAD_LIMIT];
     let mut filled = 0;
-    let response = loop {
+    let (response, used) = loop {
         let n = match stream.read(&mut buf[filled..]) {
             Ok(0) => return Ok(()), // the client left before finishing its head
             Ok(n) => n,
@@ -165,16 +167,53 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
         filled += n;
         match parse_head(&buf[..filled]) {
             Head::Partial => continue, // a short read: the head goes on
-            Head::Complete { .. } => break RESPONSE,
-            Head::TooLarge => break TOO_LARGE,
-            Head::Bad => break BAD_REQUEST,
+            Head::Complete { len, .. } => break (RESPONSE, len),
+            Head::TooLarge => break (TOO_LARGE, filled),
+            Head::Bad => break (BAD_REQUEST, filled),
         }
     };
     // write_all resumes after short writes and retries on EINTR.
-    stream.write_all(response)
-    // Dropping `stream` closes the connection.
+    stream.write_all(response)?;
+    if response != RESPONSE || filled > used {
+        // The client may still be sending: a rejected head, or bytes after
+        // the head that we will never read.
+        close_gently(stream);
+    }
+    Ok(()) // dropping `stream` closes the connection
 }
 // ANCHOR_END: serve
+
+// ANCHOR: close_gently
+/// Closes a connection whose client may still be sending. Closing a socket
+/// with unread bytes in its receive buffer makes the kernel send a reset
+/// instead of an orderly end, and a reset can destroy the response on its
+/// way to the client. So: say we are done (FIN), then read and discard what
+/// still comes, until the client closes too, for a bounded time and amount.
+fn close_gently(mut stream: TcpStream) {
+    const LINGER: Duration = Duration::from_secs(1);
+    const LINGER_BYTES: usize = 64 * 1024;
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        // A deadline for the whole drain, not for each read: a client that
+        // trickles bytes must not keep us here.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() || stream.set_read_timeout(Some(remaining)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(n) => left = left.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+// ANCHOR_END: close_gently
 
 #[cfg(test)]
 mod tests {
@@ -210,7 +249,12 @@ mod tests {
 
     #[test]
     fn partial_heads() {
-        for part in [&b""[..], b"GET", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n\r"] {
+        for part in [
+            &b""[..],
+            b"GET",
+            b"GET / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1\r\n\r",
+        ] {
             assert_eq!(parse_head(part), Head::Partial);
         }
     }
@@ -228,7 +272,12 @@ mod tests {
             b"GET / HTTP/1.1\nHost: x\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
         ] {
-            assert_eq!(parse_head(bad), Head::Bad, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_head(bad),
+                Head::Bad,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
