@@ -113,4 +113,10 @@ macro_rules! rows {
     };
 }
 
-rows!(linear);
+rows!(
+    linear,
+    prefork,
+    thread_pool,
+    threads_accept,
+    thread_per_connection,
+);

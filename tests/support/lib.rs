@@ -22,10 +22,32 @@ pub struct Listing {
 
 /// Every server listing in the book. A new listing is one new row here
 /// and one in `tests/listings.rs`.
-pub const LISTINGS: &[Listing] = &[Listing {
-    name: "linear",
-    keep_alive: false,
-}];
+pub const LISTINGS: &[Listing] = &[
+    Listing::close("linear"),
+    Listing::close("prefork"),
+    Listing::close("thread-pool"),
+    Listing::close("threads-accept"),
+    Listing::close("thread-per-connection"),
+];
+
+impl Listing {
+    /// A listing that closes every connection after one response.
+    const fn close(name: &'static str) -> Listing {
+        Listing {
+            name,
+            keep_alive: false,
+        }
+    }
+
+    /// A listing that keeps connections open for clients that ask.
+    #[allow(dead_code)] // until the event-driven listings arrive
+    const fn keep_alive(name: &'static str) -> Listing {
+        Listing {
+            name,
+            keep_alive: true,
+        }
+    }
+}
 
 pub fn listing(name: &str) -> Listing {
     *LISTINGS
@@ -70,6 +92,11 @@ fn release_dir() -> &'static PathBuf {
     })
 }
 
+/// The path of a listing's release binary, built (once) first.
+pub fn program(name: &str) -> PathBuf {
+    release_dir().join(name)
+}
+
 /// Builds (once) and starts a listing on 127.0.0.1:0.
 pub fn start(name: &str) -> Server {
     start_with(name, &[])
@@ -77,8 +104,7 @@ pub fn start(name: &str) -> Server {
 
 /// Starts a listing with extra arguments after the address.
 pub fn start_with(name: &str, args: &[&str]) -> Server {
-    let program = release_dir().join(name);
-    Server::start(&program, args).unwrap_or_else(|e| panic!("starting {name}: {e}"))
+    Server::start(&program(name), args).unwrap_or_else(|e| panic!("starting {name}: {e}"))
 }
 
 /// Connects with every later read and write bounded by [`WAIT`].

@@ -26,7 +26,13 @@ use serde::Serialize;
 use crate::run::{Client, Sample};
 
 /// The server listings, in the order the book introduces them.
-const SERVERS: &[&str] = &["linear"];
+const SERVERS: &[&str] = &[
+    "linear",
+    "prefork",
+    "thread-pool",
+    "threads-accept",
+    "thread-per-connection",
+];
 
 /// Where the chapters look for their figures.
 fn out_dir() -> PathBuf {

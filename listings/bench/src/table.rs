@@ -149,13 +149,18 @@ pub fn post(results: &Results, servers: &[&str]) -> String {
                 let values: Vec<f64> = samples.iter().filter_map(|s| f(s)).collect();
                 (!values.is_empty()).then(|| median(values))
             };
+            // ab reports whole milliseconds: show no more than it knows.
+            let latency = |v: Option<f64>| match (client, v) {
+                ("ab", Some(s)) => format!("{:.0} ms", s * 1e3),
+                _ => millis(v),
+            };
             let _ = writeln!(
                 out,
                 "| {server} | `{client}` | {} | {spread} | {} | {} | {} | {} |",
                 count(rate),
                 micros(med(&samples, Sample::server_cpu_per_request)),
-                millis(p(|s| s.p50)),
-                millis(p(|s| s.p99)),
+                latency(p(|s| s.p50)),
+                latency(p(|s| s.p99)),
                 samples.iter().map(|s| s.failed).sum::<u64>(),
             );
         }

@@ -1,0 +1,291 @@
+//! Pre-forked processes: the parent binds one listening socket, forks N
+//! workers that each accept on it, and from then on only watches over them:
+//! it replaces a worker that dies, and stops them all when it is told to.
+//!
+//! The parent never starts a thread. `fork` copies only the thread that
+//! calls it, so a parent with threads could hand its workers a lock that
+//! some other thread held at that instant, and that nobody will ever
+//! release in the copy.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::num::NonZeroUsize;
+use std::process;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::{self, SigHandler, SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, alarm, fork, getpid, getppid};
+use socket2::{Domain, Socket, Type};
+
+// ANCHOR: constants
+/// How many finished handshakes the kernel may hold for us before anyone
+/// accepts them: the post's figure. The kernel caps it at
+/// `net.core.somaxconn`.
+const BACKLOG: i32 = 1024;
+
+/// A worker that dies sooner than this after it was forked is replaced
+/// only after a pause, so a worker that cannot start does not turn the
+/// parent into a fork loop.
+const YOUNG: Duration = Duration::from_secs(1);
+// ANCHOR_END: constants
+
+// ANCHOR: main
+fn main() -> io::Result<()> {
+    // Before anything else, and before any fork: from here on these signals
+    // are never delivered to the parent, only held pending, and the
+    // supervising loop takes them one at a time with `wait`. No handler
+    // ever runs, so nothing can interrupt the parent halfway through
+    // changing its table of workers.
+    let mut signals = SigSet::empty();
+    for signal in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGCHLD,
+        Signal::SIGALRM,
+    ] {
+        signals.add(signal);
+    }
+    signals.thread_block()?;
+
+    let mut args = std::env::args().skip(1);
+    let addr = args.next();
+    let size = workers(args.next())?;
+    let listener = listen(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+
+    let mut workers = Workers {
+        listener,
+        size,
+        running: HashMap::new(),
+    };
+    let started = workers.fill().map_err(io::Error::from);
+    if let Err(e) = started.and_then(|()| announce(&workers.listener)) {
+        workers.stop();
+        return Err(e);
+    }
+    supervise(&mut workers, &signals)
+}
+
+/// Says where the server listens, once the workers exist. The line is
+/// flushed at once: the next fork copies this process's memory, unwritten
+/// output included, and a replacement worker must not get a copy of it.
+fn announce(listener: &TcpListener) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on http://{}", listener.local_addr()?)?;
+    out.flush()
+}
+// ANCHOR_END: main
+
+// ANCHOR: supervise
+/// Sleeps until a signal is pending, deals with it, and sleeps again.
+fn supervise(workers: &mut Workers, signals: &SigSet) -> io::Result<()> {
+    // Set while an alarm is due: missing workers are forked when it rings.
+    let mut paused = false;
+    loop {
+        match signals.wait()? {
+            // One or more workers have ended: reap them all, then fork
+            // their replacements, unless one died young.
+            Signal::SIGCHLD => {
+                if workers.reap() && !paused {
+                    paused = true;
+                    alarm::set(1);
+                }
+            }
+            Signal::SIGALRM => paused = false,
+            // SIGTERM or SIGINT: stop every worker, then leave.
+            _ => {
+                workers.stop();
+                return Ok(());
+            }
+        }
+        if paused {
+            continue;
+        }
+        if let Err(e) = workers.fill() {
+            note(format_args!(
+                "cannot fork a worker ({e}); trying again in a second"
+            ));
+            paused = true;
+            alarm::set(1);
+        }
+    }
+}
+// ANCHOR_END: supervise
+
+/// The parent's table of its workers.
+struct Workers {
+    listener: TcpListener,
+    /// How many workers there should be.
+    size: usize,
+    /// Every worker forked and not yet reaped, with when it was forked.
+    running: HashMap<Pid, Instant>,
+}
+
+impl Workers {
+    /// Forks workers until there are as many as there should be.
+    fn fill(&mut self) -> nix::Result<()> {
+        while self.running.len() < self.size {
+            let pid = spawn(&self.listener)?;
+            self.running.insert(pid, Instant::now());
+        }
+        Ok(())
+    }
+
+    // ANCHOR: reap
+    /// Collects the exit status of every worker that has ended, which frees
+    /// what the kernel kept of it (a zombie). Returns whether any of them
+    /// died young.
+    fn reap(&mut self) -> bool {
+        let mut young = false;
+        loop {
+            // SIGCHLD is not counted: two workers dying together may raise
+            // it once. So reap until there is nothing left to reap.
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    young |= self.ended(pid, format_args!("exited with status {code}"));
+                }
+                Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                    young |= self.ended(pid, format_args!("was killed by {signal}"));
+                }
+                Err(Errno::EINTR) => {}
+                // StillAlive: nobody else has ended. ECHILD: no child at all.
+                _ => return young,
+            }
+        }
+    }
+    // ANCHOR_END: reap
+
+    fn ended(&mut self, pid: Pid, how: std::fmt::Arguments) -> bool {
+        let Some(forked) = self.running.remove(&pid) else {
+            return false;
+        };
+        let young = forked.elapsed() < YOUNG;
+        let when = if young { " in a second" } else { "" };
+        note(format_args!("worker {pid} {how}; starting another{when}"));
+        young
+    }
+
+    // ANCHOR: stop
+    /// Asks every worker to stop, and waits until each one has.
+    fn stop(&mut self) {
+        for &pid in self.running.keys() {
+            // A worker that has already died is a zombie until we reap it,
+            // so its pid cannot have been given to another process yet:
+            // this signal reaches our worker or nobody.
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+        for (pid, _) in self.running.drain() {
+            while matches!(waitpid(pid, None), Err(Errno::EINTR)) {}
+        }
+    }
+    // ANCHOR_END: stop
+}
+
+// ANCHOR: spawn
+/// Forks one worker. Returns its pid in the parent; never returns in the
+/// worker.
+fn spawn(listener: &TcpListener) -> nix::Result<Pid> {
+    let parent = getpid();
+    // SAFETY: this process has a single thread, so the child's copy of its
+    // memory is consistent: no lock in it is held by a thread that the copy
+    // does not have.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => work(listener, parent),
+    }
+}
+
+/// What a worker does, from its first instruction to its death.
+fn work(listener: &TcpListener, parent: Pid) -> ! {
+    // What a signal does survives fork, and exec too: whoever started the
+    // server may have been ignoring SIGTERM or SIGINT (a shell ignores
+    // SIGINT for its background jobs), and so would the worker. Put back
+    // the default for both, so that they end it. The one other change,
+    // SIGPIPE ignored by Rust's runtime before `main`, we keep: writing to
+    // a connection the client closed is then an error, not death.
+    for stop in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: this installs no handler, only the default action.
+        let _ = unsafe { signal::signal(stop, SigHandler::SigDfl) };
+    }
+    // The mask is inherited too: unblock everything.
+    let _ = SigSet::empty().thread_set_mask();
+    // If the parent dies, even of SIGKILL, which it cannot catch, the
+    // kernel sends this worker SIGTERM...
+    let _ = prctl::set_pdeathsig(Signal::SIGTERM);
+    // ...unless the parent died before that line: then this worker has
+    // already been handed to another parent, and nobody will tell it.
+    if getppid() != parent {
+        process::exit(0);
+    }
+    loop {
+        let stream = wire::accept(listener);
+        let _ = wire::serve(stream);
+    }
+}
+// ANCHOR_END: spawn
+
+// ANCHOR: listen
+/// Binds with the options the post set: `SO_REUSEADDR`, so that a restarted
+/// server can bind while connections of the last run linger in TIME_WAIT,
+/// and a backlog of our choosing.
+fn listen(addr: &str) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{addr} names no address"),
+    );
+    for addr in addr.to_socket_addrs()? {
+        match bind(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+// ANCHOR_END: listen
+
+// ANCHOR: workers
+/// The second argument, or one worker per CPU this process may run on.
+fn workers(arg: Option<String>) -> io::Result<usize> {
+    let Some(text) = arg else {
+        return Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get));
+    };
+    match text.parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the number of workers must be a whole number above 0, not {text:?}"),
+        )),
+    }
+}
+// ANCHOR_END: workers
+
+/// A line on standard error. If nobody reads it, the parent carries on.
+fn note(what: std::fmt::Arguments) {
+    let _ = writeln!(io::stderr(), "prefork: {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workers;
+
+    #[test]
+    fn the_number_of_workers() {
+        assert_eq!(workers(Some("3".into())).unwrap(), 3);
+        assert!(workers(None).unwrap() >= 1);
+        for bad in ["0", "-1", "two", "", "3 "] {
+            assert!(workers(Some(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+}
