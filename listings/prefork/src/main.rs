@@ -10,9 +10,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::num::NonZeroUsize;
 use std::process;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -54,7 +52,7 @@ fn main() -> io::Result<()> {
 
     let mut args = std::env::args().skip(1);
     let addr = args.next();
-    let size = workers(args.next())?;
+    let size = wire::workers(args.next())?;
     let listener = listen(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
 
     let mut workers = Workers {
@@ -255,37 +253,7 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 // ANCHOR_END: listen
 
-// ANCHOR: workers
-/// The second argument, or one worker per CPU this process may run on.
-fn workers(arg: Option<String>) -> io::Result<usize> {
-    let Some(text) = arg else {
-        return Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get));
-    };
-    match text.parse() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the number of workers must be a whole number above 0, not {text:?}"),
-        )),
-    }
-}
-// ANCHOR_END: workers
-
 /// A line on standard error. If nobody reads it, the parent carries on.
 fn note(what: std::fmt::Arguments) {
     let _ = writeln!(io::stderr(), "prefork: {what}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::workers;
-
-    #[test]
-    fn the_number_of_workers() {
-        assert_eq!(workers(Some("3".into())).unwrap(), 3);
-        assert!(workers(None).unwrap() >= 1);
-        for bad in ["0", "-1", "two", "", "3 "] {
-            assert!(workers(Some(bad.into())).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::num::NonZeroUsize;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -13,7 +12,7 @@ use std::thread::{self, JoinHandle};
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
-    let size = workers(args.next())?;
+    let size = wire::workers(args.next())?;
     let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
     // As many places in the queue as there are workers: see `Pool::new`.
     let pool = Pool::new(size, size)?;
@@ -107,31 +106,3 @@ impl Drop for Pool {
     }
 }
 // ANCHOR_END: drop
-
-/// The second argument, or one worker per CPU this process may run on.
-fn workers(arg: Option<String>) -> io::Result<usize> {
-    let Some(text) = arg else {
-        return Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get));
-    };
-    match text.parse() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the number of workers must be a whole number above 0, not {text:?}"),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::workers;
-
-    #[test]
-    fn the_number_of_workers() {
-        assert_eq!(workers(Some("3".into())).unwrap(), 3);
-        assert!(workers(None).unwrap() >= 1);
-        for bad in ["0", "-1", "two", "", "3 "] {
-            assert!(workers(Some(bad.into())).is_err(), "{bad:?}");
-        }
-    }
-}

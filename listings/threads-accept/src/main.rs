@@ -4,7 +4,6 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::thread;
 
@@ -12,7 +11,7 @@ use std::thread;
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
-    let size = workers(args.next())?;
+    let size = wire::workers(args.next())?;
     let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
     // One socket, one descriptor, shared by every thread.
     let listener = Arc::new(listener);
@@ -40,31 +39,3 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: main
-
-/// The second argument, or one thread per CPU this process may run on.
-fn workers(arg: Option<String>) -> io::Result<usize> {
-    let Some(text) = arg else {
-        return Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get));
-    };
-    match text.parse() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("the number of threads must be a whole number above 0, not {text:?}"),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::workers;
-
-    #[test]
-    fn the_number_of_workers() {
-        assert_eq!(workers(Some("3".into())).unwrap(), 3);
-        assert!(workers(None).unwrap() >= 1);
-        for bad in ["0", "-1", "two", "", "3 "] {
-            assert!(workers(Some(bad.into())).is_err(), "{bad:?}");
-        }
-    }
-}

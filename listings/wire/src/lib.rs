@@ -39,6 +39,23 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where a server listens when no address is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9527";
 
+// ANCHOR: workers
+/// How many workers a server with a fixed number of them starts: its second
+/// argument, or one per CPU this process may run on.
+pub fn workers(arg: Option<String>) -> io::Result<usize> {
+    let Some(text) = arg else {
+        return Ok(thread::available_parallelism().map_or(1, usize::from));
+    };
+    match text.parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the number of workers must be a whole number above 0, not {text:?}"),
+        )),
+    }
+}
+// ANCHOR_END: workers
+
 // ANCHOR: parse
 /// What the bytes received so far amount to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +240,15 @@ mod tests {
         match parse_head(buf) {
             Head::Complete { len, keep_alive } => (len, keep_alive),
             other => panic!("{other:?} for {:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+
+    #[test]
+    fn the_number_of_workers() {
+        assert_eq!(workers(Some("3".into())).unwrap(), 3);
+        assert!(workers(None).unwrap() >= 1);
+        for bad in ["0", "-1", "two", "", "3 "] {
+            assert!(workers(Some(bad.into())).is_err(), "{bad:?}");
         }
     }
 

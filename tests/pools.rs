@@ -1,16 +1,25 @@
-//! What a fixed pool of worker threads fed from a queue can and cannot do:
-//! a silent client takes one worker, not the server; as many silent clients
-//! as there are workers take them all, and the next request waits in the
-//! queue until a worker is freed, by the client leaving or by
-//! `wire::HEAD_TIMEOUT`.
+//! What a fixed number of threads can and cannot do, whether a queue feeds
+//! them (thread-pool) or each accepts for itself (threads-accept): a silent
+//! client takes one worker, not the server; as many silent clients as there
+//! are workers take them all, and the next request waits (in our queue, or
+//! in the kernel's backlog) until a worker is freed, by the client leaving
+//! or by `wire::HEAD_TIMEOUT`.
+//!
+//! Each listing is one line in the `pools!` call at the bottom; every test
+//! runs it with two workers.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{GET_CLOSE, WAIT, assert_bytes, connect, exchange, read_to_close, start_with};
+use support::{
+    GET_CLOSE, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start_with,
+};
 
-const NAME: &str = "thread-pool";
+/// Two workers; the main thread makes three.
+fn start_two(name: &str) -> Server {
+    start_with(name, &["2"])
+}
 
 /// Shorter than `wire::HEAD_TIMEOUT` by far: long enough for any idle
 /// worker to have answered.
@@ -36,10 +45,9 @@ fn assert_no_answer_yet(stream: &mut TcpStream) {
     );
 }
 
-#[test]
-fn the_pool_has_a_fixed_number_of_threads() {
-    let server = start_with(NAME, &["2"]);
-    // The main thread, which accepts, and the two workers.
+fn the_number_of_threads_is_fixed(name: &str) {
+    let server = start_two(name);
+    // The main thread (which accepts, or only waits) and the two workers.
     assert_eq!(server.threads().unwrap(), 3);
     for _ in 0..20 {
         let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
@@ -48,9 +56,8 @@ fn the_pool_has_a_fixed_number_of_threads() {
     assert_eq!(server.threads().unwrap(), 3);
 }
 
-#[test]
-fn a_silent_client_takes_one_worker_only() {
-    let server = start_with(NAME, &["2"]);
+fn a_silent_client_takes_one_worker_only(name: &str) {
+    let server = start_two(name);
     let _silent = connect(server.addr());
     let started = Instant::now();
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
@@ -61,25 +68,23 @@ fn a_silent_client_takes_one_worker_only() {
     );
 }
 
-#[test]
-fn silent_clients_take_every_worker_until_one_leaves() {
-    let server = start_with(NAME, &["2"]);
+fn silent_clients_take_every_worker_until_one_leaves(name: &str) {
+    let server = start_two(name);
     let first = connect(server.addr());
     let _second = connect(server.addr());
     let mut next = send_request(server.addr());
     assert_no_answer_yet(&mut next);
 
     // A worker's read returns 0, it is done with that client, and it takes
-    // the request waiting for it.
+    // the request waiting for it (from the queue, or from the backlog).
     drop(first);
     next.set_read_timeout(Some(WAIT)).unwrap();
     let got = read_to_close(&mut next).expect("read the response");
     assert_bytes(&got, wire::RESPONSE);
 }
 
-#[test]
-fn silent_clients_take_every_worker_until_the_head_timeout() {
-    let server = start_with(NAME, &["2"]);
+fn silent_clients_take_every_worker_until_the_head_timeout(name: &str) {
+    let server = start_two(name);
     let started = Instant::now();
     let _first = connect(server.addr());
     let _second = connect(server.addr());
@@ -97,3 +102,31 @@ fn silent_clients_take_every_worker_until_the_head_timeout() {
         "answered after {waited:?}, before a worker could have timed out"
     );
 }
+
+macro_rules! pools {
+    ($($row:ident),* $(,)?) => {$(
+        mod $row {
+            fn name() -> String {
+                stringify!($row).replace('_', "-")
+            }
+            #[test]
+            fn the_number_of_threads_is_fixed() {
+                super::the_number_of_threads_is_fixed(&name())
+            }
+            #[test]
+            fn a_silent_client_takes_one_worker_only() {
+                super::a_silent_client_takes_one_worker_only(&name())
+            }
+            #[test]
+            fn silent_clients_take_every_worker_until_one_leaves() {
+                super::silent_clients_take_every_worker_until_one_leaves(&name())
+            }
+            #[test]
+            fn silent_clients_take_every_worker_until_the_head_timeout() {
+                super::silent_clients_take_every_worker_until_the_head_timeout(&name())
+            }
+        }
+    )*};
+}
+
+pools!(thread_pool, threads_accept);
