@@ -8,9 +8,6 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub mod conn;
-pub use conn::{Conn, Interest};
-
 // ANCHOR: responses
 /// The answer to every request, for a client that will not reuse its
 /// connection: the server closes the connection right after it.

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::{
+use wire::{
     BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
     parse_head,
 };
