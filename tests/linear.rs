@@ -31,7 +31,7 @@ fn silent_client_stalls_everyone() {
     drop(silent);
     next.set_read_timeout(Some(WAIT)).unwrap();
     let got = read_to_close(&mut next).unwrap();
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 /// The stall is bounded: the server gives up on a silent client after
@@ -46,7 +46,7 @@ fn the_stall_ends_at_the_head_timeout() {
     next.set_read_timeout(Some(wire::HEAD_TIMEOUT + WAIT))
         .unwrap();
     let got = read_to_close(&mut next).unwrap();
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
     let waited = start.elapsed();
     assert!(
         waited < wire::HEAD_TIMEOUT + WAIT,
@@ -61,14 +61,14 @@ fn oversized_head_gets_431() {
     let mut huge = b"GET / HTTP/1.1\r\nX-Filler: ".to_vec();
     huge.resize(wire::HEAD_LIMIT + 100, b'a');
     let got = exchange(server.addr(), &[&huge], Duration::ZERO);
-    assert_bytes(&got, wire::TOO_LARGE);
+    assert_bytes(&got, support::TOO_LARGE);
     // With the blank line, but still too long.
     huge.extend_from_slice(b"\r\n\r\n");
     let got = exchange(server.addr(), &[&huge], Duration::ZERO);
-    assert_bytes(&got, wire::TOO_LARGE);
+    assert_bytes(&got, support::TOO_LARGE);
     // And the server goes on serving.
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 #[test]
@@ -81,10 +81,10 @@ fn not_http_gets_400() {
         b"\x00\x01\x02\xff\r\n\r\n",
     ] {
         let got = exchange(server.addr(), &[junk], Duration::ZERO);
-        assert_bytes(&got, wire::BAD_REQUEST);
+        assert_bytes(&got, support::BAD_REQUEST);
     }
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 #[test]
@@ -96,5 +96,5 @@ fn client_that_leaves_early_is_not_an_error() {
         drop(half);
     }
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }

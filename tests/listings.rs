@@ -14,7 +14,7 @@ fn exact_bytes(name: &str) {
     let server = start(name);
     for request in [GET_CLOSE, GET_AB] {
         let got = exchange(server.addr(), &[request], Duration::ZERO);
-        assert_bytes(&got, wire::RESPONSE);
+        assert_bytes(&got, support::RESPONSE);
     }
 }
 
@@ -29,7 +29,7 @@ fn split_request(name: &str) {
         b"\n",
     ];
     let got = exchange(server.addr(), &parts, Duration::from_millis(50));
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 fn short_load(name: &str) {
@@ -66,7 +66,7 @@ fn short_load_keep_alive(name: &str) {
 fn clean_stop(name: &str) {
     let server = start(name);
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
     let pid = server.pid();
     let stopped = server.stop(WAIT).expect("stop the server");
     assert!(!stopped.killed, "{pid} ignored SIGTERM for {WAIT:?}");

@@ -51,7 +51,7 @@ fn the_number_of_threads_is_fixed(name: &str) {
     assert_eq!(server.threads().unwrap(), 3);
     for _ in 0..20 {
         let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-        assert_bytes(&got, wire::RESPONSE);
+        assert_bytes(&got, support::RESPONSE);
     }
     assert_eq!(server.threads().unwrap(), 3);
 }
@@ -61,7 +61,7 @@ fn a_silent_client_takes_one_worker_only(name: &str) {
     let _silent = connect(server.addr());
     let started = Instant::now();
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
     assert!(
         started.elapsed() < wire::HEAD_TIMEOUT,
         "served only after the silent client timed out"
@@ -80,7 +80,7 @@ fn silent_clients_take_every_worker_until_one_leaves(name: &str) {
     drop(first);
     next.set_read_timeout(Some(WAIT)).unwrap();
     let got = read_to_close(&mut next).expect("read the response");
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 fn silent_clients_take_every_worker_until_the_head_timeout(name: &str) {
@@ -94,7 +94,7 @@ fn silent_clients_take_every_worker_until_the_head_timeout(name: &str) {
     next.set_read_timeout(Some(wire::HEAD_TIMEOUT + WAIT))
         .unwrap();
     let got = read_to_close(&mut next).expect("read the response");
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
     // A worker's clock started after our connect: it gave up no sooner.
     let waited = started.elapsed();
     assert!(

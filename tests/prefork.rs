@@ -37,7 +37,7 @@ fn signal(pid: u32, signal: Signal) {
 #[track_caller]
 fn assert_served(server: &Server) {
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
 }
 
 /// Whether `pid` is still a process of group `pgid`, zombie or not, as

@@ -44,7 +44,7 @@ fn two_hundred_clients_at_once() {
     }
     for client in &mut clients {
         let got = read_to_close(client).expect("read the response");
-        assert_bytes(&got, wire::RESPONSE);
+        assert_bytes(&got, support::RESPONSE);
     }
 
     drop(clients);
@@ -57,7 +57,7 @@ fn silent_clients_stall_nobody() {
     let silent: Vec<TcpStream> = (0..20).map(|_| connect(server.addr())).collect();
     let started = Instant::now();
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
-    assert_bytes(&got, wire::RESPONSE);
+    assert_bytes(&got, support::RESPONSE);
     assert!(
         started.elapsed() < wire::HEAD_TIMEOUT,
         "served only after the silent clients timed out"

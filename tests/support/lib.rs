@@ -136,6 +136,24 @@ pub fn exchange(addr: SocketAddr, parts: &[&[u8]], pause: Duration) -> Vec<u8> {
     read_to_close(&mut stream).expect("read the response")
 }
 
+/// The bytes every server must answer with, written out here rather than
+/// taken from `wire`: the tests are the reader's check on the listings, so
+/// a change to `wire`'s constants must turn them red, not follow along.
+pub const RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 11\r\n\r\nHello world";
+
+/// The same for a request that keeps its connection open.
+pub const RESPONSE_KEEP_ALIVE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\nHello world";
+
+/// A head over 8 KiB.
+pub const TOO_LARGE: &[u8] =
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A head that is not HTTP/1.x.
+pub const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
 /// A plain request that asks the server to close after answering.
 pub const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
 
