@@ -51,10 +51,12 @@ async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let mut buf = vec![0u8; HEAD_LIMIT];
     let mut filled = 0;
     loop {
+        // ANCHOR: timeout
         let reading = read_head(&mut stream, &mut buf, &mut filled);
         let Ok(head) = timeout(HEAD_TIMEOUT, reading).await else {
             return Ok(()); // too slow: dropping the stream closes it
         };
+        // ANCHOR_END: timeout
         let (response, used) = match head? {
             None => return Ok(()), // the client left
             Some(Head::Complete { len, keep_alive }) => {
