@@ -133,10 +133,15 @@ pub fn unavailable(name: &str) -> Option<String> {
                 return None;
             }
             let _ = child.kill(); // should it hang
-            let output = child.wait_with_output().expect("wait for the uring listing");
+            let output = child
+                .wait_with_output()
+                .expect("wait for the uring listing");
             let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
             Some(if why.is_empty() {
-                format!("the uring listing exited ({}) saying nothing", output.status)
+                format!(
+                    "the uring listing exited ({}) saying nothing",
+                    output.status
+                )
             } else {
                 why
             })

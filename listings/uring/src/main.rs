@@ -103,8 +103,9 @@ fn setup() -> Result<IoUring, String> {
                  kernel.io_uring_disabled, or a seccomp filter such as a container's, \
                  forbids io_uring here"
                 .to_string(),
-            Errno::EINVAL => "this kernel's io_uring is too old (this server needs Linux 5.6)"
-                .to_string(),
+            Errno::EINVAL => {
+                "this kernel's io_uring is too old (this server needs Linux 5.6)".to_string()
+            }
             _ => format!("io_uring_setup failed: {e}"),
         })?;
     // Which operations does this kernel know? (Asking needs Linux 5.6.)
@@ -139,16 +140,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = env::args().nth(1);
-    let served = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))
-        .and_then(|listener| {
-            println!("listening on http://{}", listener.local_addr()?);
-            Server::new(ring, listener).run()
-        });
-    if let Err(e) = served {
+    if let Err(e) = listen_and_serve(ring) {
         eprintln!("uring: {e}");
     }
     ExitCode::FAILURE // `run` returns only on an error
+}
+
+fn listen_and_serve(ring: IoUring) -> io::Result<()> {
+    let addr = env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    Server::new(ring, listener).run()
 }
 // ANCHOR_END: main
 
@@ -218,7 +220,11 @@ impl Conn {
             Op::Recv => {
                 self.filled += n;
                 self.answer();
-                Some(if self.out.is_empty() { Op::Recv } else { Op::Send })
+                Some(if self.out.is_empty() {
+                    Op::Recv
+                } else {
+                    Op::Send
+                })
             }
             _ => {
                 self.written += n;
@@ -302,7 +308,8 @@ struct Server {
 
 // ANCHOR: push
 /// Queues one submission, first submitting what is queued if the queue is
-/// full.
+/// full. An error here means the kernel takes no more work (it is out of
+/// memory, say): the server stops, and says why.
 ///
 /// # Safety
 ///
