@@ -11,6 +11,9 @@ use std::time::Duration;
 use support::{GET_AB, GET_CLOSE, WAIT, assert_bytes, exchange, listing, start};
 
 fn exact_bytes(name: &str) {
+    if support::skipped(name) {
+        return;
+    }
     let server = start(name);
     for request in [GET_CLOSE, GET_AB] {
         let got = exchange(server.addr(), &[request], Duration::ZERO);
@@ -19,6 +22,9 @@ fn exact_bytes(name: &str) {
 }
 
 fn split_request(name: &str) {
+    if support::skipped(name) {
+        return;
+    }
     let server = start(name);
     // Cut inside the method, inside a header, and between "\r" and "\n" of
     // the blank line: the server must wait for the whole head.
@@ -33,6 +39,9 @@ fn split_request(name: &str) {
 }
 
 fn short_load(name: &str) {
+    if support::skipped(name) {
+        return;
+    }
     let server = start(name);
     let mut config = loadgen::Config::new(server.addr());
     config.requests = 2_000;
@@ -45,6 +54,9 @@ fn short_load(name: &str) {
 }
 
 fn short_load_keep_alive(name: &str) {
+    if support::skipped(name) {
+        return;
+    }
     let server = start(name);
     let mut config = loadgen::Config::new(server.addr());
     config.requests = 2_000;
@@ -64,6 +76,9 @@ fn short_load_keep_alive(name: &str) {
 }
 
 fn clean_stop(name: &str) {
+    if support::skipped(name) {
+        return;
+    }
     let server = start(name);
     let got = exchange(server.addr(), &[GET_CLOSE], Duration::ZERO);
     assert_bytes(&got, support::RESPONSE);
@@ -119,4 +134,6 @@ rows!(
     thread_pool,
     threads_accept,
     thread_per_connection,
+    uring,
+    tokio_tasks,
 );

@@ -2,11 +2,11 @@
 //! them per test run, and small blocking clients that say exactly what they
 //! send and check exactly what comes back.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub const LISTINGS: &[Listing] = &[
     Listing::close("thread-pool"),
     Listing::close("threads-accept"),
     Listing::close("thread-per-connection"),
+    Listing::keep_alive("uring"),
+    Listing::keep_alive("tokio-tasks"),
 ];
 
 impl Listing {
@@ -95,6 +97,69 @@ fn release_dir() -> &'static PathBuf {
 /// The path of a listing's release binary, built (once) first.
 pub fn program(name: &str) -> PathBuf {
     release_dir().join(name)
+}
+
+/// Why this machine cannot run a listing at all, if it cannot: only
+/// `uring` may be refused, by a kernel without io_uring (or one that
+/// forbids it). The listing itself is the judge: it is run once, and either
+/// says it listens (and is stopped) or exits with one line saying why.
+pub fn unavailable(name: &str) -> Option<String> {
+    static URING: OnceLock<Option<String>> = OnceLock::new();
+    if name != "uring" {
+        return None;
+    }
+    URING
+        .get_or_init(|| {
+            let mut child = Command::new(program(name))
+                .arg("127.0.0.1:0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run the uring listing");
+            // Its first line, or nothing if it exits first; in a thread,
+            // so that the wait is bounded.
+            let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+            let (sender, first_line) = mpsc::channel();
+            thread::spawn(move || {
+                let mut line = String::new();
+                let _ = stdout.read_line(&mut line);
+                let _ = sender.send(line);
+            });
+            let line = first_line.recv_timeout(WAIT).unwrap_or_default();
+            if line.starts_with("listening on ") {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            let _ = child.kill(); // should it hang
+            let output = child
+                .wait_with_output()
+                .expect("wait for the uring listing");
+            let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            Some(if why.is_empty() {
+                format!(
+                    "the uring listing exited ({}) saying nothing",
+                    output.status
+                )
+            } else {
+                why
+            })
+        })
+        .clone()
+}
+
+/// For a test that needs the listing `name`: if this machine cannot run
+/// it, prints `skipped: <reason>` and returns true (the test then returns
+/// at once, and passes as a skip that says so).
+pub fn skipped(name: &str) -> bool {
+    match unavailable(name) {
+        Some(reason) => {
+            println!("skipped: {reason}");
+            true
+        }
+        None => false,
+    }
 }
 
 /// Builds (once) and starts a listing on 127.0.0.1:0.

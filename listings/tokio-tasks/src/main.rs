@@ -1,0 +1,129 @@
+//! What a runtime gives you: the server written as straight-line code, a
+//! task per connection, on tokio's multi-threaded runtime. Each `.await`
+//! on a socket that is not ready parks the task; tokio's reactor (epoll,
+//! through the mio crate) wakes it when the socket is, and its scheduler
+//! runs it on whichever worker thread is free.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{sleep, timeout};
+use wire::{
+    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
+    parse_head,
+};
+
+/// How long to wait after an accept that failed for want of descriptors.
+const PAUSE: Duration = Duration::from_millis(10);
+
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> io::Result<()> {
+    let addr = std::env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR)).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                // A task per connection: a few hundred bytes and a place
+                // in a queue, not a thread. Its errors concern its client
+                // only.
+                tokio::spawn(async move {
+                    let _ = serve(stream).await;
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            // EMFILE and friends: pause, or this loop would spin.
+            Err(_) => sleep(PAUSE).await,
+        }
+    }
+}
+// ANCHOR_END: main
+
+// ANCHOR: serve
+/// Serves one connection: answers requests in order for as long as the
+/// client keeps it open, each head within [`HEAD_TIMEOUT`] of the accept or
+/// of the last response.
+async fn serve(mut stream: TcpStream) -> io::Result<()> {
+    let mut buf = vec![0u8; HEAD_LIMIT];
+    let mut filled = 0;
+    loop {
+        // ANCHOR: timeout
+        let reading = read_head(&mut stream, &mut buf, &mut filled);
+        let Ok(head) = timeout(HEAD_TIMEOUT, reading).await else {
+            return Ok(()); // too slow: dropping the stream closes it
+        };
+        // ANCHOR_END: timeout
+        let (response, used) = match head? {
+            None => return Ok(()), // the client left
+            Some(Head::Complete { len, keep_alive }) => {
+                let response = if keep_alive {
+                    RESPONSE_KEEP_ALIVE
+                } else {
+                    RESPONSE
+                };
+                (response, len)
+            }
+            Some(Head::TooLarge) => (TOO_LARGE, 0),
+            Some(_) => (BAD_REQUEST, 0),
+        };
+        // A client that does not read its response gets as long as one
+        // that does not finish its head.
+        timeout(HEAD_TIMEOUT, stream.write_all(response)).await??;
+        if response != RESPONSE_KEEP_ALIVE {
+            if filled > used {
+                close_gently(stream).await;
+            }
+            return Ok(());
+        }
+        // Keep what follows the head: the start of the next request.
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+    }
+}
+
+/// Reads until `buf[..filled]` starts with a head that is complete, too
+/// large or bad; `None` if the client closes first. Bytes already there
+/// (a pipelined request) count before any read.
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    filled: &mut usize,
+) -> io::Result<Option<Head>> {
+    loop {
+        match parse_head(&buf[..*filled]) {
+            Head::Partial => {}
+            head => return Ok(Some(head)),
+        }
+        match stream.read(&mut buf[*filled..]).await? {
+            0 => return Ok(None),
+            n => *filled += n,
+        }
+    }
+}
+// ANCHOR_END: serve
+
+// ANCHOR: close_gently
+/// Closes a connection whose client may still be sending, as `wire` does
+/// for the blocking servers: our FIN first, then read and discard until the
+/// client closes too, for one second and 64 KiB at most.
+async fn close_gently(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = timeout(Duration::from_secs(1), drain).await;
+}
+// ANCHOR_END: close_gently

@@ -1,0 +1,503 @@
+//! Completion instead of readiness: one thread hands the kernel whole
+//! operations (accept a connection, receive into this buffer, send these
+//! bytes) through io_uring's submission queue, and learns from the
+//! completion queue when each one is done and how it went. It never asks
+//! whether a socket is ready; it never calls `read` or `write` at all.
+//!
+//! The crux: a buffer handed to a receive belongs to the kernel until that
+//! receive's completion arrives. The kernel writes into it whenever data
+//! comes, long after the call that submitted it returned. So every buffer
+//! lives in its connection, and a connection is dropped only when no
+//! operation of its is in flight.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::process::ExitCode;
+use std::ptr;
+use std::time::{Duration, Instant};
+use std::{env, io};
+
+use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, SockFlag};
+use wire::{
+    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
+    parse_head,
+};
+
+// ANCHOR: constants
+/// Room for this many submissions between two calls into the kernel. When
+/// it is full, `push` submits what is there to make room.
+const SQ_ENTRIES: u32 = 256;
+
+/// Room for this many completions the loop has not taken yet: one per open
+/// connection at most, plus accepts, cancels and the tick. Should more
+/// arrive, the kernel keeps the surplus aside (IORING_FEAT_NODROP, Linux
+/// 5.5) and hands it over on the next `submit_and_wait`: none is lost.
+const CQ_ENTRIES: u32 = 4096;
+
+/// How often the loop looks for connections past their deadline.
+static TICK: types::Timespec = types::Timespec::new().nsec(100_000_000);
+
+/// How long accepting pauses when there is no descriptor left (EMFILE).
+static PAUSE: types::Timespec = types::Timespec::new().nsec(10_000_000);
+
+/// How long a connection that is closing may keep sending bytes we throw
+/// away, and how many (as `wire`'s `close_gently`).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+// ANCHOR_END: constants
+
+// ANCHOR: user_data
+/// What a submission asks of the kernel. Its completion comes back with
+/// the 64 bits of `user_data` we gave the submission and nothing else to
+/// say what it is about, so they carry the connection's number (high
+/// bits) and the operation (low byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Accept connections on the listener (connection number 0).
+    Accept,
+    /// The pause after a failed accept is over: accept again.
+    Resume,
+    /// The periodic timeout: time to look at deadlines.
+    Tick,
+    /// Receive into the connection's buffer.
+    Recv,
+    /// Send from the connection's pending responses.
+    Send,
+    /// Cancel the connection's operation in flight.
+    Cancel,
+}
+
+const OPS: [Op; 6] = [
+    Op::Accept,
+    Op::Resume,
+    Op::Tick,
+    Op::Recv,
+    Op::Send,
+    Op::Cancel,
+];
+
+fn user_data(id: u64, op: Op) -> u64 {
+    id << 8 | op as u64
+}
+
+fn decode(user_data: u64) -> (u64, Op) {
+    // Only our own values come back, so the index is always in range.
+    (user_data >> 8, OPS[(user_data & 0xff) as usize])
+}
+// ANCHOR_END: user_data
+
+// ANCHOR: setup
+/// Sets up the rings, or says in one line why this kernel will not.
+fn setup() -> Result<IoUring, String> {
+    let ring = IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .build(SQ_ENTRIES)
+        .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+            Errno::ENOSYS => "this kernel has no io_uring (it needs Linux 5.1 or later, \
+                 built with CONFIG_IO_URING)"
+                .to_string(),
+            Errno::EPERM => "io_uring_setup was refused (EPERM): the sysctl \
+                 kernel.io_uring_disabled, or a seccomp filter such as a container's, \
+                 forbids io_uring here"
+                .to_string(),
+            Errno::EINVAL => {
+                "this kernel's io_uring is too old (this server needs Linux 5.6)".to_string()
+            }
+            _ => format!("io_uring_setup failed: {e}"),
+        })?;
+    // Which operations does this kernel know? (Asking needs Linux 5.6.)
+    let mut probe = Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| format!("this kernel's io_uring is too old to list its operations: {e}"))?;
+    for (code, name, since) in [
+        (opcode::Timeout::CODE, "TIMEOUT", "5.4"),
+        (opcode::Accept::CODE, "ACCEPT", "5.5"),
+        (opcode::AsyncCancel::CODE, "ASYNC_CANCEL", "5.5"),
+        (opcode::Recv::CODE, "RECV", "5.6"),
+        (opcode::Send::CODE, "SEND", "5.6"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(format!(
+                "this kernel's io_uring has no {name} operation (Linux {since})"
+            ));
+        }
+    }
+    Ok(ring)
+}
+// ANCHOR_END: setup
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    // Before binding: a server that cannot serve should not say it listens.
+    let ring = match setup() {
+        Ok(ring) => ring,
+        Err(why) => {
+            eprintln!("uring: cannot use io_uring: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = listen_and_serve(ring) {
+        eprintln!("uring: {e}");
+    }
+    ExitCode::FAILURE // `run` returns only on an error
+}
+
+fn listen_and_serve(ring: IoUring) -> io::Result<()> {
+    let addr = env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    Server::new(ring, listener).run()
+}
+// ANCHOR_END: main
+
+// ANCHOR: conn
+/// One connection. Exactly one operation of it is in flight at any time,
+/// a receive or a send, and the buffer it names belongs to the kernel until
+/// its completion arrives: `buf` for a receive, `out` for a send. Both are
+/// on the heap, so they stay put when the map of connections moves `Conn`
+/// itself.
+struct Conn {
+    stream: TcpStream,
+    /// Bytes received and not yet answered.
+    buf: Box<[u8; HEAD_LIMIT]>,
+    filled: usize,
+    /// Responses owed, and how much of them the kernel has sent.
+    out: Vec<u8>,
+    written: usize,
+    /// Close once `out` is sent: the client asked to, or sent a bad head.
+    closing: bool,
+    /// We sent our FIN and receive only to throw bytes away (`filled`
+    /// counts them) until the client closes too.
+    lingering: bool,
+    /// Given up when it passes: [`HEAD_TIMEOUT`] after the accept or the
+    /// last response, [`LINGER`] once lingering.
+    deadline: Instant,
+    /// The operation in flight: `Recv` or `Send`.
+    op: Op,
+}
+// ANCHOR_END: conn
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Box::new([0; HEAD_LIMIT]),
+            filled: 0,
+            out: Vec::new(),
+            written: 0,
+            closing: false,
+            lingering: false,
+            deadline: Instant::now() + HEAD_TIMEOUT,
+            op: Op::Recv,
+        }
+    }
+
+    // ANCHOR: completed
+    /// The operation in flight completed with `result` (a byte count, or a
+    /// negated errno). Returns the next operation to submit, or `None` to
+    /// close the connection.
+    fn completed(&mut self, result: i32) -> Option<Op> {
+        let n = match result {
+            n if n > 0 => n as usize,
+            // A receive of 0 bytes: the client closed its side.
+            0 => return None,
+            e => match Errno::from_raw(-e) {
+                // Interrupted before anything happened: the same again.
+                Errno::EINTR | Errno::EAGAIN => return Some(self.op),
+                // ECANCELED (the deadline passed), ECONNRESET, EPIPE...
+                _ => return None,
+            },
+        };
+        match self.op {
+            Op::Recv if self.lingering => {
+                self.filled += n;
+                (self.filled <= LINGER_BYTES).then_some(Op::Recv)
+            }
+            Op::Recv => {
+                self.filled += n;
+                self.answer();
+                Some(if self.out.is_empty() {
+                    Op::Recv
+                } else {
+                    Op::Send
+                })
+            }
+            _ => {
+                self.written += n;
+                if self.written < self.out.len() {
+                    return Some(Op::Send); // a short send: the rest
+                }
+                // Everything owed is sent: the clock starts again.
+                self.out.clear();
+                self.written = 0;
+                self.deadline = Instant::now() + HEAD_TIMEOUT;
+                if self.closing {
+                    self.close()
+                } else {
+                    Some(Op::Recv)
+                }
+            }
+        }
+    }
+    // ANCHOR_END: completed
+
+    /// Turns every complete head in `buf` into a response in `out`, in the
+    /// order they came, up to the first one that ends the connection.
+    fn answer(&mut self) {
+        let mut used = 0;
+        while !self.closing {
+            let response = match parse_head(&self.buf[used..self.filled]) {
+                Head::Partial => break,
+                Head::Complete { len, keep_alive } => {
+                    used += len;
+                    self.closing = !keep_alive;
+                    if keep_alive {
+                        RESPONSE_KEEP_ALIVE
+                    } else {
+                        RESPONSE
+                    }
+                }
+                refused @ (Head::TooLarge | Head::Bad) => {
+                    // The refused head stays in `buf`: `close` sees that
+                    // the client had more to say.
+                    self.closing = true;
+                    if refused == Head::TooLarge {
+                        TOO_LARGE
+                    } else {
+                        BAD_REQUEST
+                    }
+                }
+            };
+            self.out.extend_from_slice(response);
+        }
+        self.buf.copy_within(used..self.filled, 0);
+        self.filled -= used;
+    }
+
+    /// The last response is sent. With nothing unread, close at once;
+    /// otherwise send our FIN and throw away what the client still sends
+    /// until it closes too, so that the kernel does not answer unread bytes
+    /// with a reset that could destroy the response on its way.
+    fn close(&mut self) -> Option<Op> {
+        if self.filled == 0 || self.stream.shutdown(Shutdown::Write).is_err() {
+            return None;
+        }
+        self.lingering = true;
+        self.filled = 0;
+        self.deadline = self.deadline.min(Instant::now() + LINGER);
+        Some(Op::Recv)
+    }
+}
+
+/// The loop's state: the rings, the listener and the open connections.
+struct Server {
+    ring: IoUring,
+    listener: TcpListener,
+    conns: HashMap<u64, Conn>,
+    /// The number of the last connection accepted. Numbers are never
+    /// reused, so a late completion or cancel cannot hit a newer connection.
+    last_id: u64,
+    /// Whether to accept with one multishot submission (Linux 5.19) or one
+    /// submission per connection.
+    multishot: bool,
+}
+
+// ANCHOR: push
+/// Queues one submission, first submitting what is queued if the queue is
+/// full. An error here means the kernel takes no more work (it is out of
+/// memory, say): the server stops, and says why.
+///
+/// # Safety
+///
+/// Whatever `entry` points to (a buffer, a timespec) must stay valid and
+/// untouched until the kernel is done with it: for a receive or a send,
+/// until its completion arrives.
+unsafe fn push(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
+    // SAFETY: passed on to our caller.
+    while unsafe { ring.submission().push(entry) }.is_err() {
+        ring.submit()?;
+    }
+    Ok(())
+}
+// ANCHOR_END: push
+
+impl Server {
+    fn new(ring: IoUring, listener: TcpListener) -> Server {
+        Server {
+            ring,
+            listener,
+            conns: HashMap::new(),
+            last_id: 0,
+            multishot: true,
+        }
+    }
+
+    // ANCHOR: run
+    fn run(mut self) -> io::Result<()> {
+        self.accept()?;
+        self.tick()?;
+        let mut done = Vec::new();
+        loop {
+            // One system call: hand over everything queued, and sleep until
+            // at least one completion is there.
+            if let Err(e) = self.ring.submit_and_wait(1) {
+                match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+                    // A signal came; or completions are held back because
+                    // the completion queue is full: take those we have.
+                    Errno::EINTR | Errno::EBUSY => {}
+                    _ => return Err(e),
+                }
+            }
+            done.clear();
+            done.extend(
+                self.ring
+                    .completion()
+                    .map(|cqe| (cqe.user_data(), cqe.result(), cqe.flags())),
+            );
+            for &(data, result, flags) in &done {
+                let (id, op) = decode(data);
+                match op {
+                    Op::Accept => self.accepted(result, cqueue::more(flags))?,
+                    Op::Resume => self.accept()?,
+                    Op::Tick => self.tick()?,
+                    // The cancelled operation completes on its own.
+                    Op::Cancel => {}
+                    Op::Recv | Op::Send => self.progress(id, result)?,
+                }
+            }
+        }
+    }
+    // ANCHOR_END: run
+
+    // ANCHOR: accept
+    /// Asks the kernel for connections: with one multishot submission that
+    /// completes once per connection and stays armed, or with a submission
+    /// for the next one only.
+    fn accept(&mut self) -> io::Result<()> {
+        let fd = types::Fd(self.listener.as_raw_fd());
+        let flags = SockFlag::SOCK_CLOEXEC.bits();
+        let entry = if self.multishot {
+            opcode::AcceptMulti::new(fd).flags(flags).build()
+        } else {
+            opcode::Accept::new(fd, ptr::null_mut(), ptr::null_mut())
+                .flags(flags)
+                .build()
+        };
+        // SAFETY: no buffer: we do not ask for the client's address.
+        unsafe { push(&mut self.ring, &entry.user_data(user_data(0, Op::Accept))) }
+    }
+
+    /// An accept completed: `result` is the new socket's descriptor, or a
+    /// negated errno. `more` says that a multishot accept is still armed.
+    fn accepted(&mut self, result: i32, more: bool) -> io::Result<()> {
+        let again = if result >= 0 {
+            // SAFETY: the kernel just made this descriptor for us alone.
+            let stream = unsafe { TcpStream::from_raw_fd(result) };
+            self.last_id += 1;
+            self.conns.insert(self.last_id, Conn::new(stream));
+            self.submit(self.last_id)?;
+            true
+        } else {
+            match Errno::from_raw(-result) {
+                // Before Linux 5.19 the kernel refuses the multishot flag.
+                Errno::EINVAL if self.multishot => {
+                    eprintln!("uring: no multishot accept (Linux 5.19); accepting one at a time");
+                    self.multishot = false;
+                    true
+                }
+                // That client gave up before we took it: not our problem.
+                Errno::ECONNABORTED | Errno::EINTR | Errno::EAGAIN => true,
+                // EMFILE and friends: accepting again now would fail again
+                // at once, in a loop at 100% CPU.
+                _ => false,
+            }
+        };
+        if more {
+            Ok(()) // the multishot accept is still armed
+        } else if again {
+            self.accept()
+        } else {
+            // Pause, as `wire::accept` does, then accept again.
+            let pause = opcode::Timeout::new(&PAUSE).build();
+            // SAFETY: PAUSE is a static.
+            unsafe { push(&mut self.ring, &pause.user_data(user_data(0, Op::Resume))) }
+        }
+    }
+    // ANCHOR_END: accept
+
+    // ANCHOR: submit
+    /// Submits the connection's next operation, `conn.op`, on its buffer.
+    fn submit(&mut self, id: u64) -> io::Result<()> {
+        let conn = self.conns.get_mut(&id).expect("a known connection");
+        let fd = types::Fd(conn.stream.as_raw_fd());
+        let entry = match conn.op {
+            Op::Recv => {
+                // While lingering, the whole buffer is scratch space.
+                let start = if conn.lingering { 0 } else { conn.filled };
+                let space = &mut conn.buf[start..];
+                opcode::Recv::new(fd, space.as_mut_ptr(), space.len() as u32).build()
+            }
+            _ => {
+                let rest = &conn.out[conn.written..];
+                opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
+                    .flags(MsgFlags::MSG_NOSIGNAL.bits())
+                    .build()
+            }
+        };
+        let entry = entry.user_data(user_data(id, conn.op));
+        // SAFETY: the buffer is on the heap, owned by `conn`, which stays
+        // in `self.conns` and leaves `buf` and `out` alone until this
+        // operation completes (see `progress`).
+        unsafe { push(&mut self.ring, &entry) }
+    }
+
+    /// The connection's operation completed: go on, or close.
+    fn progress(&mut self, id: u64, result: i32) -> io::Result<()> {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Ok(()); // cannot happen: one operation per connection
+        };
+        // Past its deadline the connection is given up, whatever came.
+        let next = if Instant::now() >= conn.deadline {
+            None
+        } else {
+            conn.completed(result)
+        };
+        match next {
+            Some(op) => {
+                conn.op = op;
+                self.submit(id)
+            }
+            None => {
+                // Nothing of it is in flight now: dropping it closes the
+                // socket and frees its buffers.
+                self.conns.remove(&id);
+                Ok(())
+            }
+        }
+    }
+    // ANCHOR_END: submit
+
+    // ANCHOR: tick
+    /// Cancels the operation in flight of every connection past its
+    /// deadline, and sets the next tick. A cancelled operation completes
+    /// with -ECANCELED, and `progress` closes its connection then, not
+    /// before: until that completion, the kernel may still use its buffer.
+    fn tick(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        for (&id, conn) in &self.conns {
+            if conn.deadline <= now {
+                let cancel = opcode::AsyncCancel::new(user_data(id, conn.op)).build();
+                // SAFETY: no buffer.
+                unsafe { push(&mut self.ring, &cancel.user_data(user_data(id, Op::Cancel)))? };
+            }
+        }
+        let tick = opcode::Timeout::new(&TICK).build();
+        // SAFETY: TICK is a static.
+        unsafe { push(&mut self.ring, &tick.user_data(user_data(0, Op::Tick))) }
+    }
+    // ANCHOR_END: tick
+}
