@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{GET_CLOSE, WAIT, assert_bytes, connect, program, read_to_close, start, text};
-use wire::{RESPONSE, RESPONSE_KEEP_ALIVE};
+use support::{RESPONSE, RESPONSE_KEEP_ALIVE};
 
 /// Polls `done` until it holds, failing the test after [`WAIT`].
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
