@@ -3,11 +3,18 @@
 //! the readiness chapters (select, poll, epoll) differ only in how they
 //! learn that a socket is ready; each hands the socket to
 //! [`Conn::on_ready`], which does as much as the socket allows without
-//! blocking and says what to wait for next.
+//! blocking and says what to wait for next. They take connections the same
+//! way too, from an [`Acceptor`].
 
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::SockFlag;
+use socket2::SockRef;
 
 use wire::{
     BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
@@ -32,6 +39,10 @@ pub enum Interest {
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 
+/// The most one call to [`Conn::on_ready`] reads before it lets the other
+/// connections have a turn: see [`Conn::cut_short`].
+const TURN_BYTES: usize = 64 * 1024;
+
 // ANCHOR: conn
 /// The state of one connection between two readiness events.
 pub struct Conn {
@@ -50,6 +61,9 @@ pub struct Conn {
     /// The last read came back short: the socket had nothing more, and
     /// another read now would only return `WouldBlock`.
     drained: bool,
+    /// The last `on_ready` stopped with bytes perhaps still unread, after
+    /// [`TURN_BYTES`], so that one busy client cannot starve the others.
+    cut_short: bool,
     /// When the connection is given up: [`HEAD_TIMEOUT`] after it was
     /// accepted or last had a response written, [`LINGER`] once it lingers.
     deadline: Instant,
@@ -67,6 +81,7 @@ impl Conn {
             closing: false,
             lingering: false,
             drained: false,
+            cut_short: false,
             deadline: now + HEAD_TIMEOUT,
         }
     }
@@ -76,6 +91,19 @@ impl Conn {
         self.deadline
     }
 
+    // ANCHOR: cut_short
+    /// Whether the last [`Conn::on_ready`] returned [`Interest::Read`]
+    /// before the socket was drained, to give other connections a turn
+    /// (a client sending a long stream of pipelined requests could
+    /// otherwise keep the loop to itself). A level-triggered loop need not
+    /// care: the socket is still readable, so the kernel reports it again.
+    /// An edge-triggered loop must call `on_ready` again without waiting
+    /// for an event, because no new edge will come for bytes already there.
+    pub fn cut_short(&self) -> bool {
+        self.cut_short
+    }
+    // ANCHOR_END: cut_short
+
     // ANCHOR: on_ready
     /// Does all the work the socket allows now: read what has arrived,
     /// answer every complete head in order, write until the socket takes no
@@ -84,7 +112,8 @@ impl Conn {
     ///
     /// It reads until a read comes back short, which means the socket had
     /// no more (epoll(7) says so for stream sockets), so it is correct for
-    /// edge-triggered notification as well as level-triggered.
+    /// edge-triggered notification as well as level-triggered; or until it
+    /// has read its turn's worth, which [`Conn::cut_short`] then says.
     pub fn on_ready(&mut self, stream: &TcpStream) -> Interest {
         self.drive(stream).unwrap_or(Interest::Close)
     }
@@ -94,6 +123,8 @@ impl Conn {
             return self.linger(stream);
         }
         self.drained = false;
+        self.cut_short = false;
+        let mut turn = 0;
         loop {
             self.answer();
             // Write what we owe. While the client is not taking it, read
@@ -120,6 +151,10 @@ impl Conn {
             if self.drained {
                 return Ok(Interest::Read);
             }
+            if turn >= TURN_BYTES {
+                self.cut_short = true;
+                return Ok(Interest::Read);
+            }
             // Never empty here: a full buffer holds a complete head or is
             // too large, and `answer` has dealt with either.
             let space = &mut self.buf[self.filled..];
@@ -131,6 +166,7 @@ impl Conn {
                 Ok(n) => {
                     self.drained = n < space.len();
                     self.filled += n;
+                    turn += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Read),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -215,6 +251,112 @@ impl Conn {
     }
     // ANCHOR_END: close
 }
+
+// ANCHOR: acceptor
+/// The listening socket of an event loop, and what it takes to accept from
+/// it without ever blocking, and without spinning when the process has run
+/// out of file descriptors.
+pub struct Acceptor {
+    listener: TcpListener,
+    /// A descriptor kept open for nothing (on `/dev/null`), to be given up
+    /// when there is no other: see [`Acceptor::shed`].
+    reserve: Option<File>,
+    /// The last `accept` gave up with connections perhaps still queued.
+    held_back: bool,
+}
+
+/// What the descriptor in reserve is opened on.
+const RESERVE: &str = "/dev/null";
+
+/// How long `accept` pauses when it cannot take a connection and cannot
+/// shed one either: short, since the whole loop waits with it.
+const PAUSE: Duration = Duration::from_millis(10);
+
+impl Acceptor {
+    /// Makes `listener` non-blocking and opens the descriptor in reserve.
+    pub fn new(listener: TcpListener) -> io::Result<Acceptor> {
+        listener.set_nonblocking(true)?;
+        Ok(Acceptor {
+            listener,
+            reserve: Some(File::open(RESERVE)?),
+            held_back: false,
+        })
+    }
+
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    /// Whether the last [`Acceptor::accept`] that returned `None` did so
+    /// for want of a descriptor or memory, rather than because no
+    /// connection was left: an edge-triggered loop will get no new event
+    /// for the ones still queued, and must try again on its own.
+    pub fn held_back(&self) -> bool {
+        self.held_back
+    }
+
+    /// The next connection waiting, already non-blocking, or `None` when
+    /// there is none to take now. Call it until `None`.
+    pub fn accept(&mut self) -> Option<TcpStream> {
+        self.held_back = false;
+        loop {
+            let error = match accept_non_blocking(&self.listener) {
+                Ok(stream) => return Some(stream),
+                Err(e) => e,
+            };
+            match error.kind() {
+                io::ErrorKind::WouldBlock => return None,
+                // That client gave up while queued, or a signal came.
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
+                _ => {}
+            }
+            let out_of_descriptors = matches!(
+                error.raw_os_error().map(Errno::from_raw),
+                Some(Errno::EMFILE | Errno::ENFILE)
+            );
+            if out_of_descriptors && self.shed() {
+                continue;
+            }
+            // Out of memory (ENOBUFS, ENOMEM), or out of descriptors with
+            // none in reserve. The listening socket stays readable, so
+            // returning at once would have the loop back here at once: a
+            // busy spin. Pause instead; the loop serves what it can between
+            // two such pauses.
+            self.held_back = true;
+            thread::sleep(PAUSE);
+            return None;
+        }
+    }
+
+    /// Out of descriptors: the connection at the head of the queue cannot
+    /// be accepted, and left there it keeps the listening socket readable,
+    /// so the loop would be woken for it again and again. So take it and
+    /// close it, with the descriptor held in reserve for the purpose: give
+    /// the reserve up, accept into the descriptor that frees, close the
+    /// connection, and open the reserve again. Returns whether the reserve
+    /// is back (another thread can take the freed descriptor first).
+    fn shed(&mut self) -> bool {
+        let reserve = self.reserve.take().or_else(|| File::open(RESERVE).ok());
+        let Some(reserve) = reserve else {
+            return false;
+        };
+        drop(reserve);
+        // The client sees its connection closed without an answer.
+        drop(accept_non_blocking(&self.listener));
+        self.reserve = File::open(RESERVE).ok();
+        self.reserve.is_some()
+    }
+}
+
+/// `accept4` with `SOCK_NONBLOCK`: the new socket is non-blocking from the
+/// start, which saves the `fcntl` that `set_nonblocking` would cost on
+/// every connection. (`SOCK_CLOEXEC` too, as the standard library does.)
+fn accept_non_blocking(listener: &TcpListener) -> io::Result<TcpStream> {
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let (socket, _peer) = SockRef::from(listener).accept4(flags.bits())?;
+    Ok(socket.into())
+}
+// ANCHOR_END: acceptor
 
 #[cfg(test)]
 mod tests {
@@ -347,5 +489,50 @@ mod tests {
         assert_eq!(settle(&mut conn, &server), Interest::Read);
         drop(client);
         assert_eq!(settle(&mut conn, &server), Interest::Close);
+    }
+
+    #[test]
+    fn a_busy_client_gets_turns() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        // Far more pipelined requests than one turn reads, sent by another
+        // thread while this one answers; the client never reads, so the
+        // responses pile up in the socket buffers too.
+        let request = b"GET / HTTP/1.1\r\n\r\n".repeat(20_000);
+        let mut writer = client.try_clone().unwrap();
+        let sending = thread::spawn(move || writer.write_all(&request));
+        let mut cut = false;
+        for _ in 0..50 {
+            match settle(&mut conn, &server) {
+                Interest::Read if conn.cut_short() => {
+                    cut = true;
+                    break;
+                }
+                Interest::Close => panic!("closed"),
+                _ => {}
+            }
+        }
+        assert!(cut, "one call never stopped to let others in");
+        drop(server);
+        drop(client.shutdown(Shutdown::Both));
+        let _ = sending.join();
+    }
+
+    #[test]
+    fn the_acceptor_takes_everything_queued_then_says_none() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener).unwrap();
+        assert!(acceptor.accept().is_none());
+        let _clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        thread::sleep(Duration::from_millis(20));
+        for _ in 0..3 {
+            let stream = acceptor.accept().expect("a queued connection");
+            // Non-blocking: a read with nothing to read says so at once.
+            let err = (&stream).read(&mut [0; 1]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        }
+        assert!(acceptor.accept().is_none());
+        assert!(!acceptor.held_back());
     }
 }
