@@ -119,4 +119,9 @@ rows!(
     thread_pool,
     threads_accept,
     thread_per_connection,
+    select,
+    poll,
+    epoll,
+    epoll_edge,
+    epoll_reuseport,
 );
