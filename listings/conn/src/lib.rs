@@ -302,6 +302,10 @@ impl Acceptor {
         loop {
             let error = match accept_non_blocking(&self.listener) {
                 Ok(stream) => return Some(stream),
+                Err(e) if out_of_descriptors(&e) => match self.shed() {
+                    Ok(()) => continue, // one shed: see if more are waiting
+                    Err(e) => e,
+                },
                 Err(e) => e,
             };
             match error.kind() {
@@ -309,13 +313,6 @@ impl Acceptor {
                 // That client gave up while queued, or a signal came.
                 io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
                 _ => {}
-            }
-            let out_of_descriptors = matches!(
-                error.raw_os_error().map(Errno::from_raw),
-                Some(Errno::EMFILE | Errno::ENFILE)
-            );
-            if out_of_descriptors && self.shed() {
-                continue;
             }
             // Out of memory (ENOBUFS, ENOMEM), or out of descriptors with
             // none in reserve. The listening socket stays readable, so
@@ -328,24 +325,36 @@ impl Acceptor {
         }
     }
 
-    /// Out of descriptors: the connection at the head of the queue cannot
-    /// be accepted, and left there it keeps the listening socket readable,
-    /// so the loop would be woken for it again and again. So take it and
+    /// Out of descriptors: a connection at the head of the queue cannot be
+    /// accepted, and left there it keeps the listening socket readable, so
+    /// the loop would be woken for it again and again. So take it and
     /// close it, with the descriptor held in reserve for the purpose: give
     /// the reserve up, accept into the descriptor that frees, close the
-    /// connection, and open the reserve again. Returns whether the reserve
-    /// is back (another thread can take the freed descriptor first).
-    fn shed(&mut self) -> bool {
+    /// connection, and open the reserve again. Returns what that `accept`
+    /// returned: `WouldBlock` if the queue was empty after all (`accept`
+    /// finds no free descriptor before it looks at the queue), or the
+    /// original error if there was no reserve to give up. Another thread
+    /// can take the freed descriptor first; the reserve is then opened
+    /// again at the next shortage.
+    fn shed(&mut self) -> io::Result<()> {
         let reserve = self.reserve.take().or_else(|| File::open(RESERVE).ok());
         let Some(reserve) = reserve else {
-            return false;
+            return Err(io::Error::from(Errno::EMFILE));
         };
         drop(reserve);
-        // The client sees its connection closed without an answer.
-        drop(accept_non_blocking(&self.listener));
+        // Closed at once: the client sees its connection end unanswered.
+        let shed = accept_non_blocking(&self.listener).map(drop);
         self.reserve = File::open(RESERVE).ok();
-        self.reserve.is_some()
+        shed
     }
+}
+
+/// EMFILE: this process has no descriptor left; ENFILE: the system has none.
+fn out_of_descriptors(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE)
+    )
 }
 
 /// `accept4` with `SOCK_NONBLOCK`: the new socket is non-blocking from the
@@ -361,6 +370,7 @@ fn accept_non_blocking(listener: &TcpListener) -> io::Result<TcpStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
     use std::net::TcpListener;
     use std::thread;
 
@@ -534,5 +544,60 @@ mod tests {
         }
         assert!(acceptor.accept().is_none());
         assert!(!acceptor.held_back());
+    }
+
+    /// With no descriptor left, queued connections are accepted and closed
+    /// (shed), and `accept` returns once the queue is empty, at once: an
+    /// `accept` on an empty queue fails with EMFILE too, and must not be
+    /// taken for a connection waiting. Lowering the descriptor limit would
+    /// hurt the other tests of this process, so this runs in a child: this
+    /// same test binary, running this test alone.
+    #[test]
+    fn out_of_descriptors_sheds_then_returns() {
+        const CHILD: &str = "CONN_TEST_OUT_OF_DESCRIPTORS";
+        if std::env::var_os(CHILD).is_none() {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "tests::out_of_descriptors_sheds_then_returns"])
+                .env(CHILD, "1")
+                .status()
+                .unwrap();
+            assert!(status.success(), "{status}");
+            return;
+        }
+        // A hang here is the bug: end it rather than hang the test run.
+        thread::spawn(|| {
+            thread::sleep(Duration::from_secs(10));
+            eprintln!("accept never returned");
+            std::process::abort();
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener).unwrap();
+        let mut clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // Take every descriptor left.
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, 256, hard).unwrap();
+        let mut hoard = Vec::new();
+        while let Ok(file) = File::open(RESERVE) {
+            hoard.push(file);
+        }
+        assert!(acceptor.accept().is_none());
+        assert!(!acceptor.held_back());
+        for client in &mut clients {
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            match client.read(&mut [0; 1]) {
+                Ok(0) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                other => panic!("not shed: {other:?}"),
+            }
+        }
+        // The queue is empty now, and `accept` says so.
+        assert!(acceptor.accept().is_none());
+        // With descriptors free again (one for our client, one for the
+        // server's end), connections are accepted again.
+        hoard.truncate(hoard.len() - 2);
+        let _client = TcpStream::connect(addr).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(acceptor.accept().is_some());
     }
 }
