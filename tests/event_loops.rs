@@ -11,7 +11,9 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use support::{GET_CLOSE, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start_with};
+use support::{
+    GET_CLOSE, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start_with,
+};
 
 /// Opens `n` connections, pausing after every few: the listening socket's
 /// queue holds 128, and a connection that finds it full waits a whole

@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn a_busy_client_gets_turns() {
-        let (mut client, server) = pair();
+        let (client, server) = pair();
         let mut conn = Conn::new(Instant::now());
         // Far more pipelined requests than one turn reads, sent by another
         // thread while this one answers; the client never reads, so the
@@ -584,7 +584,9 @@ mod tests {
         assert!(acceptor.accept().is_none());
         assert!(!acceptor.held_back());
         for client in &mut clients {
-            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
             match client.read(&mut [0; 1]) {
                 Ok(0) => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}

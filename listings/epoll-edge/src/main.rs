@@ -125,7 +125,11 @@ impl Loop {
                 continue;
             }
             let fd = stream.as_raw_fd();
-            if self.epoll.add(&stream, EpollEvent::new(edge(), fd as u64)).is_err() {
+            if self
+                .epoll
+                .add(&stream, EpollEvent::new(edge(), fd as u64))
+                .is_err()
+            {
                 continue;
             }
             let slot = fd as usize;
@@ -138,7 +142,10 @@ impl Loop {
                 interest,
             });
             self.open += 1;
-            if self.conns[slot].as_ref().is_some_and(|e| e.conn.cut_short()) {
+            if self.conns[slot]
+                .as_ref()
+                .is_some_and(|e| e.conn.cut_short())
+            {
                 self.again.push(slot);
             }
         }
@@ -193,6 +200,9 @@ impl Loop {
 
 /// The time from now to `t`, in whole milliseconds rounded up.
 fn until(t: Instant) -> EpollTimeout {
-    let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+    let ms = t
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
     EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
 }

@@ -63,6 +63,9 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
 /// The first address `text` names, as `TcpListener::bind` would try it.
 fn resolve(text: &str) -> io::Result<SocketAddr> {
     text.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{text:?} names no address"))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{text:?} names no address"),
+        )
     })
 }

@@ -185,6 +185,9 @@ fn flags(interest: Interest) -> EpollFlags {
 /// down, a wait due in half a millisecond would return at once, and the
 /// loop would spin until it was due.
 fn until(t: Instant) -> EpollTimeout {
-    let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+    let ms = t
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
     EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
 }

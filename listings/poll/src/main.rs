@@ -51,7 +51,11 @@ fn main() -> io::Result<()> {
         ready.clear();
         // (`revents` is `None` only for bits nix does not know, which Linux
         // does not set unasked; `on_ready` would find out what they meant.)
-        ready.extend(fds[1..].iter().map(|fd| fd.revents().unwrap_or(PollFlags::POLLIN)));
+        ready.extend(
+            fds[1..]
+                .iter()
+                .map(|fd| fd.revents().unwrap_or(PollFlags::POLLIN)),
+        );
         drop(fds); // it borrows the sockets: done with it before we close any
 
         // 4. Serve the ready connections and close the expired ones, from
@@ -63,7 +67,8 @@ fn main() -> io::Result<()> {
             let mut next = e.interest;
             if !events.is_empty() {
                 next = e.conn.on_ready(&e.stream);
-                if events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+                if events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+                {
                     next = Interest::Close;
                 }
             }
@@ -106,6 +111,9 @@ fn until(deadline: Option<Instant>) -> PollTimeout {
     let Some(deadline) = deadline else {
         return PollTimeout::NONE;
     };
-    let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+    let ms = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }

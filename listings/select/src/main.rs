@@ -33,7 +33,9 @@ fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
     let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
     if !fits(listener.as_raw_fd()) {
-        return Err(io::Error::other("the listening socket is beyond FD_SETSIZE"));
+        return Err(io::Error::other(
+            "the listening socket is beyond FD_SETSIZE",
+        ));
     }
     println!("listening on http://{}", listener.local_addr()?);
 
