@@ -265,6 +265,12 @@ pub struct Acceptor {
     held_back: bool,
 }
 
+/// The most connections a loop accepts in one turn. Under a steady flood
+/// of new connections the queue may never be empty, and a loop that
+/// accepted until it was would never get back to the connections it
+/// already has. The rest wait for the next turn.
+pub const ACCEPT_BATCH: usize = 64;
+
 /// What the descriptor in reserve is opened on.
 const RESERVE: &str = "/dev/null";
 
@@ -296,7 +302,8 @@ impl Acceptor {
     }
 
     /// The next connection waiting, already non-blocking, or `None` when
-    /// there is none to take now. Call it until `None`.
+    /// there is none to take now. Call it until `None`, or for
+    /// [`ACCEPT_BATCH`] connections in a turn.
     pub fn accept(&mut self) -> Option<TcpStream> {
         self.held_back = false;
         loop {

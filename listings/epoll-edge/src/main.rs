@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use conn::{Acceptor, Conn, Interest};
+use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -48,6 +48,9 @@ struct Loop {
     /// others have a turn: no new edge will announce those bytes, so the
     /// loop must come back to them by itself.
     again: Vec<usize>,
+    /// The same for the listening socket: `accept` stopped after a batch,
+    /// with connections perhaps still queued.
+    accept_again: bool,
 }
 // ANCHOR_END: state
 
@@ -67,6 +70,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         conns: Vec::new(),
         open: 0,
         again: Vec::new(),
+        accept_again: false,
     };
     let listening = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, LISTENER);
     l.epoll.add(l.acceptor.listener(), listening)?;
@@ -74,7 +78,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
     let mut events = vec![EpollEvent::empty(); EVENTS];
     let mut next_sweep = Instant::now() + SWEEP;
     loop {
-        let timeout = if !l.again.is_empty() {
+        let timeout = if !l.again.is_empty() || l.accept_again {
             EpollTimeout::ZERO // work is waiting: only look for more
         } else if l.open == 0 && !l.acceptor.held_back() {
             EpollTimeout::NONE
@@ -92,9 +96,13 @@ fn serve(listener: TcpListener) -> io::Result<()> {
                 fd => l.ready(fd as usize, event.events()),
             }
         }
-        // One more turn for each connection that was cut short.
+        // One more turn for each connection that was cut short, and for
+        // the queue of connections if it was.
         for fd in mem::take(&mut l.again) {
             l.ready(fd, EpollFlags::EPOLLIN);
+        }
+        if l.accept_again {
+            l.accept();
         }
         let now = Instant::now();
         if now >= next_sweep {
@@ -112,26 +120,29 @@ fn serve(listener: TcpListener) -> io::Result<()> {
 
 impl Loop {
     // ANCHOR: accept
-    /// Takes every connection waiting. Edge-triggered, this must go on
-    /// until `accept` says there is none left: the event came when the
-    /// queue stopped being empty, and no other will come for connections
-    /// that were already in it.
+    /// Takes the connections waiting. Edge-triggered, the event came when
+    /// the queue stopped being empty, and no other will come for the
+    /// connections already in it: the loop must go on until `accept` says
+    /// there is none left. It does, a batch per turn (`accept_again`).
     fn accept(&mut self) {
         let now = Instant::now();
-        while let Some(stream) = self.acceptor.accept() {
+        self.accept_again = true;
+        for _ in 0..ACCEPT_BATCH {
+            let Some(stream) = self.acceptor.accept() else {
+                self.accept_again = false;
+                return;
+            };
             let mut conn = Conn::new(now);
             let interest = conn.on_ready(&stream);
             if interest == Interest::Close {
                 continue;
             }
             let fd = stream.as_raw_fd();
-            if self
-                .epoll
-                .add(&stream, EpollEvent::new(edge(), fd as u64))
-                .is_err()
-            {
+            let event = EpollEvent::new(edge(), fd as u64);
+            if self.epoll.add(&stream, event).is_err() {
                 continue;
             }
+            let cut_short = conn.cut_short();
             let slot = fd as usize;
             if slot >= self.conns.len() {
                 self.conns.resize_with(slot + 1, || None);
@@ -142,10 +153,7 @@ impl Loop {
                 interest,
             });
             self.open += 1;
-            if self.conns[slot]
-                .as_ref()
-                .is_some_and(|e| e.conn.cut_short())
-            {
+            if cut_short {
                 self.again.push(slot);
             }
         }

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use conn::{Acceptor, Conn, Interest};
+use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
@@ -90,10 +90,15 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 
 impl Loop {
     // ANCHOR: accept
-    /// Takes every connection waiting to be accepted.
+    /// Takes the connections waiting to be accepted, a batch at most: if
+    /// more wait, the listening socket is still readable, and the next
+    /// `epoll_wait` says so, after the other connections' events.
     fn accept(&mut self) {
         let now = Instant::now();
-        while let Some(stream) = self.acceptor.accept() {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(stream) = self.acceptor.accept() else {
+                return;
+            };
             let mut conn = Conn::new(now);
             // The request often arrives with the connection: try it now,
             // and a connection answered at once is never registered at all.

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use conn::{Acceptor, Conn, Interest};
+use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
@@ -80,7 +80,10 @@ fn main() -> io::Result<()> {
         }
         // 5. New connections, each read at once.
         if listener_ready {
-            while let Some(stream) = acceptor.accept() {
+            for _ in 0..ACCEPT_BATCH {
+                let Some(stream) = acceptor.accept() else {
+                    break;
+                };
                 let mut conn = Conn::new(now);
                 let interest = conn.on_ready(&stream);
                 if interest != Interest::Close {

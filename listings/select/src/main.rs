@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Instant;
 
-use conn::{Acceptor, Conn, Interest};
+use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::time::TimeVal;
@@ -97,7 +97,10 @@ fn main() -> io::Result<()> {
         // 5. New connections; one that select could not watch is closed
         // unanswered.
         if listener_ready {
-            while let Some(stream) = acceptor.accept() {
+            for _ in 0..ACCEPT_BATCH {
+                let Some(stream) = acceptor.accept() else {
+                    break;
+                };
                 if !fits(stream.as_raw_fd()) {
                     continue;
                 }
