@@ -134,6 +134,11 @@ rows!(
     thread_pool,
     threads_accept,
     thread_per_connection,
+    select,
+    poll,
+    epoll,
+    epoll_edge,
+    epoll_reuseport,
     uring,
     tokio_tasks,
 );

@@ -25,9 +25,14 @@ pub struct Listing {
 pub const LISTINGS: &[Listing] = &[
     Listing::close("linear"),
     Listing::close("prefork"),
-    Listing::close("thread-pool"),
+    Listing::keep_alive("thread-pool"),
     Listing::close("threads-accept"),
     Listing::close("thread-per-connection"),
+    Listing::keep_alive("select"),
+    Listing::keep_alive("poll"),
+    Listing::keep_alive("epoll"),
+    Listing::keep_alive("epoll-edge"),
+    Listing::keep_alive("epoll-reuseport"),
     Listing::keep_alive("uring"),
     Listing::keep_alive("tokio-tasks"),
 ];
@@ -42,7 +47,6 @@ impl Listing {
     }
 
     /// A listing that keeps connections open for clients that ask.
-    #[allow(dead_code)] // until the event-driven listings arrive
     const fn keep_alive(name: &'static str) -> Listing {
         Listing {
             name,

@@ -3,11 +3,18 @@
 //! the readiness chapters (select, poll, epoll) differ only in how they
 //! learn that a socket is ready; each hands the socket to
 //! [`Conn::on_ready`], which does as much as the socket allows without
-//! blocking and says what to wait for next.
+//! blocking and says what to wait for next. They take connections the same
+//! way too, from an [`Acceptor`].
 
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::socket::SockFlag;
+use socket2::SockRef;
 
 use wire::{
     BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
@@ -32,6 +39,10 @@ pub enum Interest {
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 
+/// The most one call to [`Conn::on_ready`] reads before it lets the other
+/// connections have a turn: see [`Conn::cut_short`].
+const TURN_BYTES: usize = 64 * 1024;
+
 // ANCHOR: conn
 /// The state of one connection between two readiness events.
 pub struct Conn {
@@ -50,6 +61,9 @@ pub struct Conn {
     /// The last read came back short: the socket had nothing more, and
     /// another read now would only return `WouldBlock`.
     drained: bool,
+    /// The last `on_ready` stopped with bytes perhaps still unread, after
+    /// [`TURN_BYTES`], so that one busy client cannot starve the others.
+    cut_short: bool,
     /// When the connection is given up: [`HEAD_TIMEOUT`] after it was
     /// accepted or last had a response written, [`LINGER`] once it lingers.
     deadline: Instant,
@@ -67,6 +81,7 @@ impl Conn {
             closing: false,
             lingering: false,
             drained: false,
+            cut_short: false,
             deadline: now + HEAD_TIMEOUT,
         }
     }
@@ -76,6 +91,19 @@ impl Conn {
         self.deadline
     }
 
+    // ANCHOR: cut_short
+    /// Whether the last [`Conn::on_ready`] returned [`Interest::Read`]
+    /// before the socket was drained, to give other connections a turn
+    /// (a client sending a long stream of pipelined requests could
+    /// otherwise keep the loop to itself). A level-triggered loop need not
+    /// care: the socket is still readable, so the kernel reports it again.
+    /// An edge-triggered loop must call `on_ready` again without waiting
+    /// for an event, because no new edge will come for bytes already there.
+    pub fn cut_short(&self) -> bool {
+        self.cut_short
+    }
+    // ANCHOR_END: cut_short
+
     // ANCHOR: on_ready
     /// Does all the work the socket allows now: read what has arrived,
     /// answer every complete head in order, write until the socket takes no
@@ -84,7 +112,8 @@ impl Conn {
     ///
     /// It reads until a read comes back short, which means the socket had
     /// no more (epoll(7) says so for stream sockets), so it is correct for
-    /// edge-triggered notification as well as level-triggered.
+    /// edge-triggered notification as well as level-triggered; or until it
+    /// has read its turn's worth, which [`Conn::cut_short`] then says.
     pub fn on_ready(&mut self, stream: &TcpStream) -> Interest {
         self.drive(stream).unwrap_or(Interest::Close)
     }
@@ -94,6 +123,8 @@ impl Conn {
             return self.linger(stream);
         }
         self.drained = false;
+        self.cut_short = false;
+        let mut turn = 0;
         loop {
             self.answer();
             // Write what we owe. While the client is not taking it, read
@@ -120,6 +151,10 @@ impl Conn {
             if self.drained {
                 return Ok(Interest::Read);
             }
+            if turn >= TURN_BYTES {
+                self.cut_short = true;
+                return Ok(Interest::Read);
+            }
             // Never empty here: a full buffer holds a complete head or is
             // too large, and `answer` has dealt with either.
             let space = &mut self.buf[self.filled..];
@@ -131,6 +166,7 @@ impl Conn {
                 Ok(n) => {
                     self.drained = n < space.len();
                     self.filled += n;
+                    turn += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Read),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -216,9 +252,132 @@ impl Conn {
     // ANCHOR_END: close
 }
 
+// ANCHOR: acceptor
+/// The listening socket of an event loop, and what it takes to accept from
+/// it without ever blocking, and without spinning when the process has run
+/// out of file descriptors.
+pub struct Acceptor {
+    listener: TcpListener,
+    /// A descriptor kept open for nothing (on `/dev/null`), to be given up
+    /// when there is no other: see [`Acceptor::shed`].
+    reserve: Option<File>,
+    /// The last `accept` gave up with connections perhaps still queued.
+    held_back: bool,
+}
+
+/// The most connections a loop accepts in one turn. Under a steady flood
+/// of new connections the queue may never be empty, and a loop that
+/// accepted until it was would never get back to the connections it
+/// already has. The rest wait for the next turn.
+pub const ACCEPT_BATCH: usize = 64;
+
+/// What the descriptor in reserve is opened on.
+const RESERVE: &str = "/dev/null";
+
+/// How long `accept` pauses when it cannot take a connection and cannot
+/// shed one either: short, since the whole loop waits with it.
+const PAUSE: Duration = Duration::from_millis(10);
+
+impl Acceptor {
+    /// Makes `listener` non-blocking and opens the descriptor in reserve.
+    pub fn new(listener: TcpListener) -> io::Result<Acceptor> {
+        listener.set_nonblocking(true)?;
+        Ok(Acceptor {
+            listener,
+            reserve: Some(File::open(RESERVE)?),
+            held_back: false,
+        })
+    }
+
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
+    /// Whether the last [`Acceptor::accept`] that returned `None` did so
+    /// for want of a descriptor or memory, rather than because no
+    /// connection was left: an edge-triggered loop will get no new event
+    /// for the ones still queued, and must try again on its own.
+    pub fn held_back(&self) -> bool {
+        self.held_back
+    }
+
+    /// The next connection waiting, already non-blocking, or `None` when
+    /// there is none to take now. Call it until `None`, or for
+    /// [`ACCEPT_BATCH`] connections in a turn.
+    pub fn accept(&mut self) -> Option<TcpStream> {
+        self.held_back = false;
+        loop {
+            let error = match accept_non_blocking(&self.listener) {
+                Ok(stream) => return Some(stream),
+                Err(e) if out_of_descriptors(&e) => match self.shed() {
+                    Ok(()) => continue, // one shed: see if more are waiting
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            match error.kind() {
+                io::ErrorKind::WouldBlock => return None,
+                // That client gave up while queued, or a signal came.
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
+                _ => {}
+            }
+            // Out of memory (ENOBUFS, ENOMEM), or out of descriptors with
+            // none in reserve. The listening socket stays readable, so
+            // returning at once would have the loop back here at once: a
+            // busy spin. Pause instead; the loop serves what it can between
+            // two such pauses.
+            self.held_back = true;
+            thread::sleep(PAUSE);
+            return None;
+        }
+    }
+
+    /// Out of descriptors: a connection at the head of the queue cannot be
+    /// accepted, and left there it keeps the listening socket readable, so
+    /// the loop would be woken for it again and again. So take it and
+    /// close it, with the descriptor held in reserve for the purpose: give
+    /// the reserve up, accept into the descriptor that frees, close the
+    /// connection, and open the reserve again. Returns what that `accept`
+    /// returned: `WouldBlock` if the queue was empty after all (`accept`
+    /// finds no free descriptor before it looks at the queue), or the
+    /// original error if there was no reserve to give up. Another thread
+    /// can take the freed descriptor first; the reserve is then opened
+    /// again at the next shortage.
+    fn shed(&mut self) -> io::Result<()> {
+        let reserve = self.reserve.take().or_else(|| File::open(RESERVE).ok());
+        let Some(reserve) = reserve else {
+            return Err(io::Error::from(Errno::EMFILE));
+        };
+        drop(reserve);
+        // Closed at once: the client sees its connection end unanswered.
+        let shed = accept_non_blocking(&self.listener).map(drop);
+        self.reserve = File::open(RESERVE).ok();
+        shed
+    }
+}
+
+/// EMFILE: this process has no descriptor left; ENFILE: the system has none.
+fn out_of_descriptors(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error().map(Errno::from_raw),
+        Some(Errno::EMFILE | Errno::ENFILE)
+    )
+}
+
+/// `accept4` with `SOCK_NONBLOCK`: the new socket is non-blocking from the
+/// start, which saves the `fcntl` that `set_nonblocking` would cost on
+/// every connection. (`SOCK_CLOEXEC` too, as the standard library does.)
+fn accept_non_blocking(listener: &TcpListener) -> io::Result<TcpStream> {
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let (socket, _peer) = SockRef::from(listener).accept4(flags.bits())?;
+    Ok(socket.into())
+}
+// ANCHOR_END: acceptor
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
     use std::net::TcpListener;
     use std::thread;
 
@@ -347,5 +506,107 @@ mod tests {
         assert_eq!(settle(&mut conn, &server), Interest::Read);
         drop(client);
         assert_eq!(settle(&mut conn, &server), Interest::Close);
+    }
+
+    #[test]
+    fn a_busy_client_gets_turns() {
+        let (client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        // Far more pipelined requests than one turn reads, sent by another
+        // thread while this one answers; the client never reads, so the
+        // responses pile up in the socket buffers too.
+        let request = b"GET / HTTP/1.1\r\n\r\n".repeat(20_000);
+        let mut writer = client.try_clone().unwrap();
+        let sending = thread::spawn(move || writer.write_all(&request));
+        let mut cut = false;
+        for _ in 0..50 {
+            match settle(&mut conn, &server) {
+                Interest::Read if conn.cut_short() => {
+                    cut = true;
+                    break;
+                }
+                Interest::Close => panic!("closed"),
+                _ => {}
+            }
+        }
+        assert!(cut, "one call never stopped to let others in");
+        drop(server);
+        drop(client.shutdown(Shutdown::Both));
+        let _ = sending.join();
+    }
+
+    #[test]
+    fn the_acceptor_takes_everything_queued_then_says_none() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener).unwrap();
+        assert!(acceptor.accept().is_none());
+        let _clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        thread::sleep(Duration::from_millis(20));
+        for _ in 0..3 {
+            let stream = acceptor.accept().expect("a queued connection");
+            // Non-blocking: a read with nothing to read says so at once.
+            let err = (&stream).read(&mut [0; 1]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        }
+        assert!(acceptor.accept().is_none());
+        assert!(!acceptor.held_back());
+    }
+
+    /// With no descriptor left, queued connections are accepted and closed
+    /// (shed), and `accept` returns once the queue is empty, at once: an
+    /// `accept` on an empty queue fails with EMFILE too, and must not be
+    /// taken for a connection waiting. Lowering the descriptor limit would
+    /// hurt the other tests of this process, so this runs in a child: this
+    /// same test binary, running this test alone.
+    #[test]
+    fn out_of_descriptors_sheds_then_returns() {
+        const CHILD: &str = "CONN_TEST_OUT_OF_DESCRIPTORS";
+        if std::env::var_os(CHILD).is_none() {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "tests::out_of_descriptors_sheds_then_returns"])
+                .env(CHILD, "1")
+                .status()
+                .unwrap();
+            assert!(status.success(), "{status}");
+            return;
+        }
+        // A hang here is the bug: end it rather than hang the test run.
+        thread::spawn(|| {
+            thread::sleep(Duration::from_secs(10));
+            eprintln!("accept never returned");
+            std::process::abort();
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener).unwrap();
+        let mut clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // Take every descriptor left.
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, 256, hard).unwrap();
+        let mut hoard = Vec::new();
+        while let Ok(file) = File::open(RESERVE) {
+            hoard.push(file);
+        }
+        assert!(acceptor.accept().is_none());
+        assert!(!acceptor.held_back());
+        for client in &mut clients {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            match client.read(&mut [0; 1]) {
+                Ok(0) => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                other => panic!("not shed: {other:?}"),
+            }
+        }
+        // The queue is empty now, and `accept` says so.
+        assert!(acceptor.accept().is_none());
+        // With descriptors free again (one for our client, one for the
+        // server's end), connections are accepted again.
+        hoard.truncate(hoard.len() - 2);
+        let _client = TcpStream::connect(addr).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(acceptor.accept().is_some());
     }
 }

@@ -1,6 +1,6 @@
 //! Threads fed from a queue, the post's threaded model: the main thread
 //! accepts connections and puts them in a queue; N worker threads take them
-//! out and serve them.
+//! out and serve them, for as long as each client keeps its connection.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -83,8 +83,10 @@ fn work(jobs: &Mutex<Receiver<TcpStream>>) {
         // harmless; take it anyway rather than panic.
         let next = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         match next {
+            // Keep-alive: the connection is served for as long as the
+            // client keeps it, one request after another.
             Ok(stream) => {
-                let _ = wire::serve(stream);
+                let _ = wire::serve_keep_alive(stream);
             }
             // Every sender is gone and the queue is empty: time to stop.
             Err(mpsc::RecvError) => return,

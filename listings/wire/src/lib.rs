@@ -200,6 +200,64 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
 }
 // ANCHOR_END: serve
 
+// ANCHOR: serve_keep_alive
+/// Serves one connection the blocking way for as long as the client keeps
+/// it: every complete head is answered in order, however many arrive in
+/// one read (a client may send several before reading any answer, which
+/// is called pipelining), with [`RESPONSE_KEEP_ALIVE`] while the client
+/// wants the connection kept, and [`RESPONSE`] then a close when it does
+/// not. Each head must be complete within [`HEAD_TIMEOUT`] of the
+/// connection's start or of the previous response, so an idle connection
+/// is closed after that long; until then, it holds the calling thread.
+pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_write_timeout(Some(HEAD_TIMEOUT))?;
+    let mut buf = [0u8; HEAD_LIMIT];
+    let mut filled = 0;
+    let mut deadline = Instant::now() + HEAD_TIMEOUT;
+    loop {
+        // Answer every complete head received so far, in order.
+        let mut used = 0;
+        loop {
+            let (response, len, last) = match parse_head(&buf[used..filled]) {
+                Head::Partial => break,
+                Head::Complete { len, keep_alive } if keep_alive => {
+                    (RESPONSE_KEEP_ALIVE, len, false)
+                }
+                Head::Complete { len, .. } => (RESPONSE, len, true),
+                Head::TooLarge => (TOO_LARGE, filled - used, true),
+                Head::Bad => (BAD_REQUEST, filled - used, true),
+            };
+            stream.write_all(response)?;
+            used += len;
+            if last {
+                if response != RESPONSE || filled > used {
+                    close_gently(stream); // as in `serve`
+                }
+                return Ok(());
+            }
+            deadline = Instant::now() + HEAD_TIMEOUT;
+        }
+        // Keep the unanswered rest (part of the next head) at the front.
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+
+        // A deadline for the whole head, not for each read: a client that
+        // trickles bytes must not keep this thread forever.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(()); // idle too long, or too slow: close
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(()), // the client closed the connection
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e), // a reset, or the deadline
+        }
+    }
+}
+// ANCHOR_END: serve_keep_alive
+
 // ANCHOR: close_gently
 /// Closes a connection whose client may still be sending. Closing a socket
 /// with unread bytes in its receive buffer makes the kernel send a reset
@@ -317,5 +375,47 @@ mod tests {
         long.truncate(HEAD_LIMIT - 4);
         long.extend_from_slice(b"\r\n\r\n");
         assert_eq!(complete(&long).0, HEAD_LIMIT);
+    }
+
+    /// Runs `serve_keep_alive` on one connection, sends `parts`, and
+    /// returns everything the server wrote until it closed.
+    fn keep_alive_exchange(parts: &[&[u8]]) -> Vec<u8> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_read_timeout(Some(HEAD_TIMEOUT)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let serving = thread::spawn(move || serve_keep_alive(server));
+        for part in parts {
+            client.write_all(part).unwrap();
+            thread::sleep(Duration::from_millis(20));
+        }
+        client.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        serving.join().unwrap().unwrap();
+        got
+    }
+
+    #[test]
+    fn keep_alive_answers_in_order_until_close() {
+        let got = keep_alive_exchange(&[
+            b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HT",
+            b"TP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ]);
+        let want = [
+            RESPONSE_KEEP_ALIVE,
+            RESPONSE_KEEP_ALIVE,
+            RESPONSE_KEEP_ALIVE,
+            RESPONSE,
+        ]
+        .concat();
+        assert!(got == want, "{}", String::from_utf8_lossy(&got));
+    }
+
+    #[test]
+    fn keep_alive_refuses_a_bad_head_and_closes() {
+        let got = keep_alive_exchange(&[b"GET / HTTP/1.1\r\n\r\nnonsense\r\n\r\n"]);
+        assert_eq!(got, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
     }
 }

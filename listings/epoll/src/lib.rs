@@ -1,0 +1,198 @@
+//! An event loop on epoll, level-triggered. One thread asks the kernel
+//! which of its sockets are ready, does with each what it allows without
+//! blocking, and asks again. The `epoll` server runs one such loop; the
+//! `epoll-reuseport` server runs one per core.
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+// ANCHOR: constants
+/// The token epoll hands back with the listening socket's events. A
+/// connection's token is its file descriptor, which is never this.
+const LISTENER: u64 = u64::MAX;
+
+/// The most events one `epoll_wait` returns; any more wait for the next.
+const EVENTS: usize = 1024;
+
+/// How often the loop closes the connections whose deadline has passed.
+const SWEEP: Duration = Duration::from_millis(250);
+// ANCHOR_END: constants
+
+// ANCHOR: state
+/// One open connection: its socket, its state, and what epoll watches it
+/// for.
+struct Entry {
+    stream: TcpStream,
+    conn: Conn,
+    interest: Interest,
+}
+
+/// Everything one loop owns.
+struct Loop {
+    epoll: Epoll,
+    acceptor: Acceptor,
+    /// The open connections, each at the index of its file descriptor.
+    /// The kernel gives a new socket the lowest free number, so the table
+    /// is about as long as the most connections open at once.
+    conns: Vec<Option<Entry>>,
+    open: usize,
+}
+// ANCHOR_END: state
+
+// ANCHOR: serve
+/// Serves every connection to `listener`, in this thread, until epoll
+/// itself fails.
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    let mut l = Loop {
+        epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+        acceptor: Acceptor::new(listener)?,
+        conns: Vec::new(),
+        open: 0,
+    };
+    let listening = EpollEvent::new(EpollFlags::EPOLLIN, LISTENER);
+    l.epoll.add(l.acceptor.listener(), listening)?;
+
+    let mut events = vec![EpollEvent::empty(); EVENTS];
+    let mut next_sweep = Instant::now() + SWEEP;
+    loop {
+        // With no connection open, nothing can expire: sleep until a
+        // client comes.
+        let timeout = if l.open == 0 {
+            EpollTimeout::NONE
+        } else {
+            until(next_sweep)
+        };
+        let n = match l.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0, // a signal came: wait again
+            Err(e) => return Err(e.into()),
+        };
+        for event in &events[..n] {
+            match event.data() {
+                LISTENER => l.accept(),
+                fd => l.ready(fd as usize, event.events()),
+            }
+        }
+        let now = Instant::now();
+        if now >= next_sweep {
+            l.sweep(now);
+            next_sweep = now + SWEEP;
+        }
+    }
+}
+// ANCHOR_END: serve
+
+impl Loop {
+    // ANCHOR: accept
+    /// Takes the connections waiting to be accepted, a batch at most: if
+    /// more wait, the listening socket is still readable, and the next
+    /// `epoll_wait` says so, after the other connections' events.
+    fn accept(&mut self) {
+        let now = Instant::now();
+        for _ in 0..ACCEPT_BATCH {
+            let Some(stream) = self.acceptor.accept() else {
+                return;
+            };
+            let mut conn = Conn::new(now);
+            // The request often arrives with the connection: try it now,
+            // and a connection answered at once is never registered at all.
+            let interest = conn.on_ready(&stream);
+            if interest == Interest::Close {
+                continue; // dropping `stream` closes it
+            }
+            let fd = stream.as_raw_fd();
+            let event = EpollEvent::new(flags(interest), fd as u64);
+            if self.epoll.add(&stream, event).is_err() {
+                continue; // no kernel memory to watch it: this client loses
+            }
+            let slot = fd as usize;
+            if slot >= self.conns.len() {
+                self.conns.resize_with(slot + 1, || None);
+            }
+            self.conns[slot] = Some(Entry {
+                stream,
+                conn,
+                interest,
+            });
+            self.open += 1;
+        }
+    }
+    // ANCHOR_END: accept
+
+    // ANCHOR: ready
+    /// Lets a connection whose socket is ready do what it can.
+    fn ready(&mut self, fd: usize, events: EpollFlags) {
+        // An earlier event of the same batch may have closed it.
+        let Some(entry) = self.conns.get_mut(fd).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut next = entry.conn.on_ready(&entry.stream);
+        if events.intersects(EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+            // The socket is dead or in error; `on_ready` has met that as a
+            // failed read or write, and said Close. Make sure: epoll reports
+            // these whatever we ask for, so a connection kept open now
+            // would be reported again at once, forever.
+            next = Interest::Close;
+        }
+        if next == Interest::Close {
+            self.close(fd);
+        } else if next != entry.interest {
+            // Only when it changed: every epoll_ctl is a system call.
+            let mut event = EpollEvent::new(flags(next), fd as u64);
+            if self.epoll.modify(&entry.stream, &mut event).is_err() {
+                return self.close(fd);
+            }
+            entry.interest = next;
+        }
+    }
+
+    /// Forgets a connection and closes its socket. Closing the last
+    /// descriptor of a socket also takes it out of every epoll interest
+    /// list, so an explicit `EPOLL_CTL_DEL` would be a system call spent
+    /// for nothing.
+    fn close(&mut self, fd: usize) {
+        if self.conns[fd].take().is_some() {
+            self.open -= 1;
+        }
+    }
+    // ANCHOR_END: ready
+
+    // ANCHOR: sweep
+    /// Closes every connection whose deadline has passed: a client silent
+    /// for too long, in the middle of a head or between two requests.
+    fn sweep(&mut self, now: Instant) {
+        for slot in &mut self.conns {
+            if slot.as_ref().is_some_and(|e| e.conn.deadline() <= now) {
+                *slot = None;
+                self.open -= 1;
+            }
+        }
+    }
+    // ANCHOR_END: sweep
+}
+
+/// What epoll watches a socket for, for each thing a connection can want.
+fn flags(interest: Interest) -> EpollFlags {
+    match interest {
+        Interest::Read => EpollFlags::EPOLLIN,
+        Interest::Write => EpollFlags::EPOLLOUT,
+        Interest::Close => EpollFlags::empty(),
+    }
+}
+
+/// The time from now to `t`, in whole milliseconds rounded up: rounded
+/// down, a wait due in half a millisecond would return at once, and the
+/// loop would spin until it was due.
+fn until(t: Instant) -> EpollTimeout {
+    let ms = t
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
+    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+}

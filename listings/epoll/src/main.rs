@@ -1,0 +1,14 @@
+//! The epoll server: one thread, one event loop, every connection.
+
+use std::io;
+use std::net::TcpListener;
+
+// ANCHOR: main
+fn main() -> io::Result<()> {
+    let addr = std::env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    // Returns only if epoll itself fails.
+    epoll::serve(listener)
+}
+// ANCHOR_END: main
