@@ -35,7 +35,6 @@ use socket2::{Domain, SockRef, Socket, Type};
 use support::{GET_CLOSE, LISTINGS, Listing, Model, Server, WAIT, text};
 use wire::{BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE};
 
-// ANCHOR: fault
 /// What a client does wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -54,7 +53,6 @@ enum Fault {
     Thousand,
     OverFdLimit,
 }
-// ANCHOR_END: fault
 
 impl Fault {
     /// Every fault, in the order of the table's rows.
@@ -98,7 +96,6 @@ impl Fault {
     }
 }
 
-// ANCHOR: outcome
 /// What happens to a client that commits a fault, and to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -141,7 +138,6 @@ enum Outcome {
     /// It runs out, and neither spins nor stops.
     AtLimitNoSpin,
 }
-// ANCHOR_END: outcome
 
 impl Outcome {
     /// What the table's cell says.
@@ -169,7 +165,6 @@ impl Outcome {
     }
 }
 
-// ANCHOR: expected
 /// What each model does about each fault: one column per model, in the
 /// order of `Model::ALL`.
 fn expected(fault: Fault) -> [Outcome; 4] {
@@ -189,7 +184,6 @@ fn expected(fault: Fault) -> [Outcome; 4] {
         Fault::OverFdLimit => [NeverOutOfFds, NeverOutOfFds, PausesAtLimit, AtLimitNoSpin],
     }
 }
-// ANCHOR_END: expected
 
 fn outcome(model: Model, fault: Fault) -> Outcome {
     let column = Model::ALL.iter().position(|&m| m == model).unwrap();

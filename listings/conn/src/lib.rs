@@ -340,6 +340,18 @@ mod tests {
     }
 
     #[test]
+    fn trickled_bytes_do_not_move_the_deadline() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        let deadline = conn.deadline();
+        for byte in b"GET / HTTP/1.1\r\nX: a" {
+            client.write_all(&[*byte]).unwrap();
+            assert_eq!(settle(&mut conn, &server), Interest::Read);
+            assert_eq!(conn.deadline(), deadline);
+        }
+    }
+
+    #[test]
     fn client_that_leaves_mid_head() {
         let (mut client, server) = pair();
         let mut conn = Conn::new(Instant::now());
