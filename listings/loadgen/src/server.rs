@@ -175,6 +175,41 @@ impl Server {
         ))
     }
 
+    /// How long the threads of the server's group have been running or
+    /// ready to run (waiting for a CPU), summed: from each thread's
+    /// `/proc/PID/task/TID/schedstat`. Unlike CPU time, this does not depend
+    /// on how busy the machine is: a thread that never blocks adds a second
+    /// every second, whether it gets a CPU or not. Threads that have ended
+    /// are not counted.
+    pub fn busy_time(&self) -> io::Result<Duration> {
+        let mut nanos: u64 = 0;
+        for pid in self.group_pids() {
+            let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let path = task.path().join("schedstat");
+                let text = match fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    // The thread ended as we looked.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                // Time on a CPU, time waiting for one, in nanoseconds; then
+                // how many times it ran.
+                let mut fields = text.split_whitespace().map(str::parse::<u64>);
+                let (Some(Ok(running)), Some(Ok(waiting))) = (fields.next(), fields.next()) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected {}: {text:?}", path.display()),
+                    ));
+                };
+                nanos += running + waiting;
+            }
+        }
+        Ok(Duration::from_nanos(nanos))
+    }
+
     /// Live processes in the server's group, the server included.
     pub fn group_pids(&self) -> Vec<u32> {
         group_members(self.pid())
@@ -423,6 +458,7 @@ mod tests {
         assert_eq!(held.threads, 1);
         assert!(held.fds >= 3, "{held:?}");
         assert!(server.cpu_time().unwrap() < Duration::from_secs(1));
+        assert!(server.busy_time().unwrap() < Duration::from_secs(1));
         assert!(server.zombies().is_empty());
         let stopped = server.stop(Duration::from_secs(5)).unwrap();
         assert!(!stopped.killed, "{stopped:?}");
