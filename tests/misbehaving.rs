@@ -17,8 +17,8 @@
 //!
 //! What every server must do, whatever the fault, and each test checks:
 //! stay up (the same processes as before, none replaced), answer a bad
-//! head with 400 or 431 and close, never spin (its CPU time stays low
-//! while it waits), hold no more (processes, threads, descriptors) once
+//! head with 400 or 431 and close, never spin (its threads sleep while it
+//! waits), hold no more (processes, threads, descriptors) once
 //! the clients are gone than before they came, and serve the next client.
 
 use std::fmt::Write as _;
@@ -29,6 +29,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use loadgen::server::Holdings;
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use socket2::{Domain, SockRef, Socket, Type};
@@ -338,8 +339,6 @@ fn start(l: &Listing, model: Model, max_fds: Option<u64>) -> Result<Server, Stri
 
 // ---------------------------------------------------------------------
 // What the server holds, and whether it spins
-
-use loadgen::server::Holdings;
 
 /// What the server holds once it has settled: the same three times in a
 /// row, 50 ms apart (a server may finish starting threads after it says
