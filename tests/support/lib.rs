@@ -18,24 +18,76 @@ pub struct Listing {
     pub name: &'static str,
     /// Whether it serves persistent connections when a client asks.
     pub keep_alive: bool,
+    /// How it serves its clients, which tells what a misbehaving client can
+    /// do to it: see `tests/misbehaving.rs`. Every listing must say, with
+    /// `.model(..)`; a test fails for a row that does not.
+    pub model: Option<Model>,
 }
 
 /// Every server listing in the book. A new listing is one new row here
 /// and one in `tests/listings.rs`.
 pub const LISTINGS: &[Listing] = &[
-    Listing::close("linear"),
-    Listing::close("prefork"),
-    Listing::keep_alive("thread-pool"),
-    Listing::close("threads-accept"),
-    Listing::close("thread-per-connection"),
-    Listing::keep_alive("select"),
-    Listing::keep_alive("poll"),
-    Listing::keep_alive("epoll"),
-    Listing::keep_alive("epoll-edge"),
-    Listing::keep_alive("epoll-reuseport"),
-    Listing::keep_alive("uring"),
-    Listing::keep_alive("tokio-tasks"),
+    Listing::close("linear").model(Model::Linear),
+    Listing::close("prefork").model(Model::Workers),
+    Listing::keep_alive("thread-pool").model(Model::Workers),
+    Listing::close("threads-accept").model(Model::Workers),
+    Listing::close("thread-per-connection").model(Model::ThreadPerConnection),
+    Listing::keep_alive("select").model(Model::EventLoop),
+    Listing::keep_alive("poll").model(Model::EventLoop),
+    Listing::keep_alive("epoll").model(Model::EventLoop),
+    Listing::keep_alive("epoll-edge").model(Model::EventLoop),
+    Listing::keep_alive("epoll-reuseport").model(Model::EventLoop),
+    Listing::keep_alive("uring").model(Model::EventLoop),
+    Listing::keep_alive("tokio-tasks").model(Model::EventLoop),
 ];
+
+/// How a listing serves its clients, as far as a client can tell from
+/// outside: the four kinds of server the fault matrix of
+/// `tests/misbehaving.rs` knows what to expect of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// One connection at a time, served with blocking calls.
+    Linear,
+    /// A fixed number of blocking workers (processes or threads), taken
+    /// from the second argument: tests start it with [`Model::WORKERS`].
+    Workers,
+    /// A new blocking thread for every connection.
+    ThreadPerConnection,
+    /// Non-blocking connections that one thread, or one per core, watches
+    /// for readiness (or completion) and drives, each closed when its
+    /// `conn::Conn::deadline()` passes.
+    EventLoop,
+}
+
+impl Model {
+    /// Every model, in the order of the matrix's columns.
+    pub const ALL: [Model; 4] = [
+        Model::Linear,
+        Model::Workers,
+        Model::ThreadPerConnection,
+        Model::EventLoop,
+    ];
+
+    /// How many workers the tests give a listing with a fixed number.
+    pub const WORKERS: usize = 2;
+
+    /// The arguments that follow the address when a test starts it.
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Model::Workers => &["2"],
+            _ => &[],
+        }
+    }
+
+    /// How many clients it serves at once; `None`: as many as connect.
+    pub fn serves_at_once(self) -> Option<usize> {
+        match self {
+            Model::Linear => Some(1),
+            Model::Workers => Some(Model::WORKERS),
+            Model::ThreadPerConnection | Model::EventLoop => None,
+        }
+    }
+}
 
 impl Listing {
     /// A listing that closes every connection after one response.
@@ -43,6 +95,7 @@ impl Listing {
         Listing {
             name,
             keep_alive: false,
+            model: None,
         }
     }
 
@@ -51,6 +104,15 @@ impl Listing {
         Listing {
             name,
             keep_alive: true,
+            model: None,
+        }
+    }
+
+    /// Says which model the listing follows.
+    const fn model(self, model: Model) -> Listing {
+        Listing {
+            model: Some(model),
+            ..self
         }
     }
 }

@@ -306,6 +306,11 @@ impl Acceptor {
     /// [`ACCEPT_BATCH`] connections in a turn.
     pub fn accept(&mut self) -> Option<TcpStream> {
         self.held_back = false;
+        if self.reserve.is_none() {
+            // Lost at the last shortage (see `shed`): take it back now that
+            // a descriptor may be free, so it is there for the next one.
+            self.reserve = File::open(RESERVE).ok();
+        }
         loop {
             let error = match accept_non_blocking(&self.listener) {
                 Ok(stream) => return Some(stream),
@@ -342,7 +347,7 @@ impl Acceptor {
     /// finds no free descriptor before it looks at the queue), or the
     /// original error if there was no reserve to give up. Another thread
     /// can take the freed descriptor first; the reserve is then opened
-    /// again at the next shortage.
+    /// again at the next call to `accept`.
     fn shed(&mut self) -> io::Result<()> {
         let reserve = self.reserve.take().or_else(|| File::open(RESERVE).ok());
         let Some(reserve) = reserve else {
@@ -496,6 +501,18 @@ mod tests {
         let mut want = RESPONSE_KEEP_ALIVE.repeat(1000);
         want.extend_from_slice(RESPONSE);
         assert!(got == want, "{} bytes, want {}", got.len(), want.len());
+    }
+
+    #[test]
+    fn trickled_bytes_do_not_move_the_deadline() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        let deadline = conn.deadline();
+        for byte in b"GET / HTTP/1.1\r\nX: a" {
+            client.write_all(&[*byte]).unwrap();
+            assert_eq!(settle(&mut conn, &server), Interest::Read);
+            assert_eq!(conn.deadline(), deadline);
+        }
     }
 
     #[test]

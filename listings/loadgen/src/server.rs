@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, SysconfVar, sysconf};
 
@@ -33,6 +34,16 @@ pub struct Server {
     stopped: bool,
 }
 
+/// What a server's process group holds at one moment: see
+/// [`Server::holdings`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    /// Live processes of the group, the server included, by pid.
+    pub processes: Vec<u32>,
+    pub threads: usize,
+    pub fds: usize,
+}
+
 /// How a server ended.
 #[derive(Debug, Clone, Copy)]
 pub struct Stopped {
@@ -47,7 +58,29 @@ impl Server {
     /// Runs `program 127.0.0.1:0 extra_args...` and waits for its first
     /// line of output, which must be `listening on http://ADDR`.
     pub fn start(program: &Path, extra_args: &[&str]) -> io::Result<Server> {
-        let mut child = Command::new(program)
+        Server::start_limited(program, extra_args, None)
+    }
+
+    /// Like [`Server::start`], with the server's limit on open file
+    /// descriptors (`RLIMIT_NOFILE`, what `ulimit -n` shows) lowered to
+    /// `max_fds` if given: to see what it does when it runs out.
+    pub fn start_limited(
+        program: &Path,
+        extra_args: &[&str],
+        max_fds: Option<u64>,
+    ) -> io::Result<Server> {
+        let mut command = Command::new(program);
+        if let Some(max) = max_fds {
+            // SAFETY: runs in the child between fork and exec, where only
+            // async-signal-safe calls are allowed: setrlimit is a plain
+            // system call, and nothing here allocates or takes a lock.
+            unsafe {
+                command.pre_exec(move || {
+                    setrlimit(Resource::RLIMIT_NOFILE, max, max).map_err(io::Error::from)
+                });
+            }
+        }
+        let mut child = command
             .arg("127.0.0.1:0")
             .args(extra_args)
             .process_group(0)
@@ -142,6 +175,41 @@ impl Server {
         ))
     }
 
+    /// How long the threads of the server's group have been running or
+    /// ready to run (waiting for a CPU), summed: from each thread's
+    /// `/proc/PID/task/TID/schedstat`. Unlike CPU time, this does not depend
+    /// on how busy the machine is: a thread that never blocks adds a second
+    /// every second, whether it gets a CPU or not. Threads that have ended
+    /// are not counted.
+    pub fn busy_time(&self) -> io::Result<Duration> {
+        let mut nanos: u64 = 0;
+        for pid in self.group_pids() {
+            let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let path = task.path().join("schedstat");
+                let text = match fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    // The thread ended as we looked.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                // Time on a CPU, time waiting for one, in nanoseconds; then
+                // how many times it ran.
+                let mut fields = text.split_whitespace().map(str::parse::<u64>);
+                let (Some(Ok(running)), Some(Ok(waiting))) = (fields.next(), fields.next()) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected {}: {text:?}", path.display()),
+                    ));
+                };
+                nanos += running + waiting;
+            }
+        }
+        Ok(Duration::from_nanos(nanos))
+    }
+
     /// Live processes in the server's group, the server included.
     pub fn group_pids(&self) -> Vec<u32> {
         group_members(self.pid())
@@ -168,6 +236,31 @@ impl Server {
     /// Open file descriptors of the server process.
     pub fn open_fds(&self) -> io::Result<usize> {
         Ok(fs::read_dir(format!("/proc/{}/fd", self.pid()))?.count())
+    }
+
+    /// What the server's whole process group holds: its live processes,
+    /// and their threads and open file descriptors, summed. Processes
+    /// vanish as we look; those are simply not counted.
+    pub fn holdings(&self) -> Holdings {
+        let mut held = Holdings::default();
+        for pid in self.group_pids() {
+            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+                continue;
+            };
+            let threads = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(0);
+            held.processes.push(pid);
+            held.threads += threads;
+            held.fds += fds.count();
+        }
+        held.processes.sort_unstable();
+        held
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -360,10 +453,37 @@ mod tests {
         assert_eq!(server.group_pids(), vec![server.pid()]);
         assert_eq!(server.threads().unwrap(), 1);
         assert!(server.open_fds().unwrap() >= 3);
+        let held = server.holdings();
+        assert_eq!(held.processes, vec![server.pid()]);
+        assert_eq!(held.threads, 1);
+        assert!(held.fds >= 3, "{held:?}");
         assert!(server.cpu_time().unwrap() < Duration::from_secs(1));
+        assert!(server.busy_time().unwrap() < Duration::from_secs(1));
         assert!(server.zombies().is_empty());
         let stopped = server.stop(Duration::from_secs(5)).unwrap();
         assert!(!stopped.killed, "{stopped:?}");
+        fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_lower_descriptor_limit() {
+        let path = script(
+            "limited",
+            "echo \"listening on http://$1 $(ulimit -n)\"\nexec sleep 30",
+        );
+        for _ in 0..100 {
+            match Server::start_limited(&path, &[], Some(64)) {
+                Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy => {
+                    thread::sleep(Duration::from_millis(10));
+                }
+                // The line does not parse as an address: its text says why.
+                started => {
+                    let err = started.unwrap_err().to_string();
+                    assert!(err.contains("127.0.0.1:0 64"), "{err}");
+                    break;
+                }
+            }
+        }
         fs::remove_file(path).unwrap();
     }
 

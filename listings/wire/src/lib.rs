@@ -66,14 +66,17 @@ pub enum Head {
     Complete { len: usize, keep_alive: bool },
     /// No blank line within [`HEAD_LIMIT`] bytes.
     TooLarge,
-    /// A complete head that is not an HTTP/1.0 or HTTP/1.1 request.
+    /// A head that is not an HTTP/1.0 or HTTP/1.1 request, or the start of
+    /// one that cannot become one (its first word is not a method).
     Bad,
 }
 
 /// Looks at the start of `buf` for one request head.
 pub fn parse_head(buf: &[u8]) -> Head {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() >= HEAD_LIMIT {
+        return if !may_be_request(buf) {
+            Head::Bad
+        } else if buf.len() >= HEAD_LIMIT {
             Head::TooLarge
         } else {
             Head::Partial
@@ -138,11 +141,26 @@ fn check_head(head: &[u8]) -> Option<bool> {
 
 /// An HTTP token: the characters a method or a header name may use.
 fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !bytes.is_empty() && bytes.iter().all(|&b| is_token_char(b))
 }
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+// ANCHOR: may_be_request
+/// Whether the start of a head, with no blank line yet, may still become a
+/// request: whether it starts with a method, or with what may be the start
+/// of one. A TLS handshake, binary junk or an empty line fails on its first
+/// byte, and gets its 400 at once instead of holding the connection open
+/// until the head timeout, waiting for a blank line that will never come.
+fn may_be_request(buf: &[u8]) -> bool {
+    match buf.iter().position(|&b| b == b' ') {
+        Some(space) => is_token(&buf[..space]),
+        None => buf.iter().all(|&b| is_token_char(b)),
+    }
+}
+// ANCHOR_END: may_be_request
 
 // ANCHOR: accept
 /// Waits for the next connection on a blocking listener. Errors here concern
@@ -168,18 +186,20 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
 /// write the response, close. Errors concern this client only; the caller
 /// drops them and moves on.
 pub fn serve(mut stream: TcpStream) -> io::Result<()> {
-    // A client that stops sending (or reading) costs us at most this long.
-    stream.set_read_timeout(Some(HEAD_TIMEOUT))?;
+    // A client that stops sending, or sends too slowly, costs us at most
+    // this long: the whole head must be in by then (see `read_before`).
+    let deadline = Instant::now() + HEAD_TIMEOUT;
+    // One that stops reading, this long per write.
     stream.set_write_timeout(Some(HEAD_TIMEOUT))?;
 
     let mut buf = [0u8; HEAD_LIMIT];
     let mut filled = 0;
     let (response, used) = loop {
-        let n = match stream.read(&mut buf[filled..]) {
+        let n = match read_before(&mut stream, &mut buf[filled..], deadline) {
             Ok(0) => return Ok(()), // the client left before finishing its head
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e), // a reset, or the timeout
+            Err(e) => return Err(e), // a reset, or the deadline
         };
         filled += n;
         match parse_head(&buf[..filled]) {
@@ -199,6 +219,23 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
     Ok(()) // dropping `stream` closes the connection
 }
 // ANCHOR_END: serve
+
+// ANCHOR: read_before
+/// Reads what has arrived, waiting no later than `deadline`. A socket's
+/// read timeout (`SO_RCVTIMEO`) bounds one read: a client that sends a
+/// byte just before each timeout would never meet it. So before every read
+/// the timeout is set to what is left of the deadline, and once nothing is
+/// left the read is not made at all.
+fn read_before(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    // A zero timeout would mean "no timeout": it is ruled out just above.
+    stream.set_read_timeout(Some(remaining))?;
+    stream.read(buf)
+}
+// ANCHOR_END: read_before
 
 // ANCHOR: serve_keep_alive
 /// Serves one connection the blocking way for as long as the client keeps
@@ -241,14 +278,9 @@ pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
         buf.copy_within(used..filled, 0);
         filled -= used;
 
-        // A deadline for the whole head, not for each read: a client that
-        // trickles bytes must not keep this thread forever.
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(()); // idle too long, or too slow: close
-        }
-        stream.set_read_timeout(Some(left))?;
-        match stream.read(&mut buf[filled..]) {
+        // A deadline for the whole head, as in `serve`: an idle client,
+        // or one that trickles bytes, is closed when it passes.
+        match read_before(&mut stream, &mut buf[filled..], deadline) {
             Ok(0) => return Ok(()), // the client closed the connection
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -270,17 +302,13 @@ fn close_gently(mut stream: TcpStream) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
+    // A deadline for the whole drain, not for each read: a client that
+    // trickles bytes must not keep us here.
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     let mut left = LINGER_BYTES;
     while left > 0 {
-        // A deadline for the whole drain, not for each read: a client that
-        // trickles bytes must not keep us here.
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() || stream.set_read_timeout(Some(remaining)).is_err() {
-            return;
-        }
-        match stream.read(&mut sink) {
+        match read_before(&mut stream, &mut sink, deadline) {
             Ok(0) => return,
             Ok(n) => left = left.saturating_sub(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -362,6 +390,31 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn starts_that_cannot_become_requests() {
+        for bad in [
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            b"\r\n",
+            b"\x00",
+            b" GET / HTTP/1.1\r\n",
+            b"GET\r\nHost: x\r\n",
+            b"G(T / HTTP/1.1",
+        ] {
+            assert_eq!(
+                parse_head(bad),
+                Head::Bad,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Junk the size of the limit is junk first: 400, not 431.
+        assert_eq!(parse_head(&[0xff; HEAD_LIMIT]), Head::Bad);
+        // What may still be a request is waited for.
+        for part in [&b"G"[..], b"PRI", b"GET /\x00junk"] {
+            assert_eq!(parse_head(part), Head::Partial);
         }
     }
 
