@@ -16,10 +16,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
 use socket2::SockRef;
 
-use wire::{
-    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
-    parse_head,
-};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT};
 
 // ANCHOR: interest
 /// What a connection waits for next.
@@ -177,39 +174,16 @@ impl Conn {
     // ANCHOR_END: on_ready
 
     // ANCHOR: answer
-    /// Turns every complete head in `buf` into a response in `out`, in the
-    /// order they came. Stops at a partial head, and at the first head that
-    /// ends the connection.
+    /// Answers every complete head in `buf`, in order, into `out`, and
+    /// keeps the unanswered rest at the front of the buffer.
     fn answer(&mut self) {
-        let mut used = 0;
-        while !self.closing {
-            let response = match parse_head(&self.buf[used..self.filled]) {
-                Head::Partial => break,
-                Head::Complete { len, keep_alive } => {
-                    used += len;
-                    self.closing = !keep_alive;
-                    if keep_alive {
-                        RESPONSE_KEEP_ALIVE
-                    } else {
-                        RESPONSE
-                    }
-                }
-                refused @ (Head::TooLarge | Head::Bad) => {
-                    // Nothing more is answered. What stays in the buffer
-                    // tells `close` that the client had more to say.
-                    self.closing = true;
-                    if refused == Head::TooLarge {
-                        TOO_LARGE
-                    } else {
-                        BAD_REQUEST
-                    }
-                }
-            };
-            self.out.extend_from_slice(response);
+        if self.closing {
+            return; // the last response is owed already
         }
-        // Keep the unanswered rest at the front of the buffer.
-        self.buf.copy_within(used..self.filled, 0);
-        self.filled -= used;
+        let answered = wire::answer(&self.buf[..self.filled], &mut self.out);
+        self.closing = answered.close;
+        self.buf.copy_within(answered.used..self.filled, 0);
+        self.filled -= answered.used;
     }
     // ANCHOR_END: answer
 
@@ -385,6 +359,7 @@ mod tests {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     use std::net::TcpListener;
     use std::thread;
+    use wire::{BAD_REQUEST, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE};
 
     /// A client socket and the server's non-blocking end of it.
     fn pair() -> (TcpStream, TcpStream) {

@@ -21,10 +21,7 @@ use std::{env, io};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, SockFlag};
-use wire::{
-    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
-    parse_head,
-};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT};
 
 // ANCHOR: constants
 /// Room for this many submissions between two calls into the kernel. When
@@ -245,37 +242,16 @@ impl Conn {
     }
     // ANCHOR_END: completed
 
-    /// Turns every complete head in `buf` into a response in `out`, in the
-    /// order they came, up to the first one that ends the connection.
+    /// Answers every complete head in `buf`, in order, into `out`, as
+    /// `conn::Conn` does, and keeps the unanswered rest at the front.
     fn answer(&mut self) {
-        let mut used = 0;
-        while !self.closing {
-            let response = match parse_head(&self.buf[used..self.filled]) {
-                Head::Partial => break,
-                Head::Complete { len, keep_alive } => {
-                    used += len;
-                    self.closing = !keep_alive;
-                    if keep_alive {
-                        RESPONSE_KEEP_ALIVE
-                    } else {
-                        RESPONSE
-                    }
-                }
-                refused @ (Head::TooLarge | Head::Bad) => {
-                    // The refused head stays in `buf`: `close` sees that
-                    // the client had more to say.
-                    self.closing = true;
-                    if refused == Head::TooLarge {
-                        TOO_LARGE
-                    } else {
-                        BAD_REQUEST
-                    }
-                }
-            };
-            self.out.extend_from_slice(response);
+        if self.closing {
+            return;
         }
-        self.buf.copy_within(used..self.filled, 0);
-        self.filled -= used;
+        let answered = wire::answer(&self.buf[..self.filled], &mut self.out);
+        self.closing = answered.close;
+        self.buf.copy_within(answered.used..self.filled, 0);
+        self.filled -= answered.used;
     }
 
     /// The last response is sent. With nothing unread, close at once;

@@ -94,6 +94,47 @@ pub fn parse_head(buf: &[u8]) -> Head {
 }
 // ANCHOR_END: parse
 
+// ANCHOR: answer
+/// What [`answer`] made of the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// How many bytes, from the start, were answered. What follows is the
+    /// start of the next head, or a head that was refused.
+    pub used: usize,
+    /// The last response ends the connection: the client asked for that,
+    /// or sent a head we refuse. A refused head is not counted in `used`,
+    /// so that bytes left over say the client had more to say.
+    pub close: bool,
+}
+
+/// Appends to `out` a response for every complete head at the start of
+/// `buf`, in the order they came: a client may send several requests
+/// before it reads any answer (pipelining). Stops at a partial head, and
+/// after the first response that ends the connection.
+pub fn answer(buf: &[u8], out: &mut Vec<u8>) -> Answered {
+    let mut used = 0;
+    loop {
+        let (response, close) = match parse_head(&buf[used..]) {
+            Head::Partial => return Answered { used, close: false },
+            Head::Complete { len, keep_alive } => {
+                used += len;
+                if keep_alive {
+                    (RESPONSE_KEEP_ALIVE, false)
+                } else {
+                    (RESPONSE, true)
+                }
+            }
+            Head::TooLarge => (TOO_LARGE, true),
+            Head::Bad => (BAD_REQUEST, true),
+        };
+        out.extend_from_slice(response);
+        if close {
+            return Answered { used, close };
+        }
+    }
+}
+// ANCHOR_END: answer
+
 /// Checks the request line and header lines, and works out whether the
 /// client asked to keep the connection open. `None` means malformed.
 /// Every line of `head` ends in "\r" (its "\n" taken by the split).
@@ -250,33 +291,25 @@ pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
     stream.set_write_timeout(Some(HEAD_TIMEOUT))?;
     let mut buf = [0u8; HEAD_LIMIT];
     let mut filled = 0;
+    let mut out = Vec::new();
     let mut deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
-        // Answer every complete head received so far, in order.
-        let mut used = 0;
-        loop {
-            let (response, len, last) = match parse_head(&buf[used..filled]) {
-                Head::Partial => break,
-                Head::Complete { len, keep_alive } if keep_alive => {
-                    (RESPONSE_KEEP_ALIVE, len, false)
-                }
-                Head::Complete { len, .. } => (RESPONSE, len, true),
-                Head::TooLarge => (TOO_LARGE, filled - used, true),
-                Head::Bad => (BAD_REQUEST, filled - used, true),
-            };
-            stream.write_all(response)?;
-            used += len;
-            if last {
-                if response != RESPONSE || filled > used {
-                    close_gently(stream); // as in `serve`
-                }
-                return Ok(());
-            }
+        // Answer every complete head received so far, in order, in one write.
+        let answered = answer(&buf[..filled], &mut out);
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+            out.clear();
             deadline = Instant::now() + HEAD_TIMEOUT;
         }
+        if answered.close {
+            if filled > answered.used {
+                close_gently(stream); // as in `serve`
+            }
+            return Ok(());
+        }
         // Keep the unanswered rest (part of the next head) at the front.
-        buf.copy_within(used..filled, 0);
-        filled -= used;
+        buf.copy_within(answered.used..filled, 0);
+        filled -= answered.used;
 
         // A deadline for the whole head, as in `serve`: an idle client,
         // or one that trickles bytes, is closed when it passes.
@@ -357,6 +390,44 @@ mod tests {
         // A second, pipelined request does not change the first one's length.
         let two = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
         assert_eq!(complete(two), (18, true));
+    }
+
+    #[test]
+    fn answering_pipelined_heads() {
+        let mut out = Vec::new();
+        let two = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /";
+        let answered = answer(two, &mut out);
+        assert_eq!(
+            answered,
+            Answered {
+                used: 36,
+                close: true
+            }
+        );
+        assert_eq!(out, [RESPONSE_KEEP_ALIVE, RESPONSE].concat());
+
+        out.clear();
+        let partial = b"GET / HTTP/1.1\r\n\r\nGET / HT";
+        assert_eq!(
+            answer(partial, &mut out),
+            Answered {
+                used: 18,
+                close: false
+            }
+        );
+        assert_eq!(out, RESPONSE_KEEP_ALIVE);
+
+        // A refused head is answered, and left in place.
+        out.clear();
+        let bad = b"GET / HTTP/1.1\r\n\r\nNOT HTTP\r\n\r\n";
+        assert_eq!(
+            answer(bad, &mut out),
+            Answered {
+                used: 18,
+                close: true
+            }
+        );
+        assert_eq!(out, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
     }
 
     #[test]
