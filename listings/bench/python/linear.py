@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The linear model in Python: one connection at a time."""
 
 import hello

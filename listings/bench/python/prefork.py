@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Pre-forked worker processes in Python, sharing one listener. The parent
 waits; on SIGTERM it stops its workers and leaves none behind."""
 

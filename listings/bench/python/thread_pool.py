@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The post's threaded model in Python: the main thread accepts and puts
 each connection in a queue; N worker threads take them out and serve."""
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """N Python threads that each accept on the same listener: no queue."""
 
 import threading

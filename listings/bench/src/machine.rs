@@ -103,13 +103,6 @@ impl Limits {
         u64::from(self.ports[1] - self.ports[0]) + 1
     }
 
-    /// The most connections one run can hold open at once: each takes a
-    /// descriptor in the client and one in the server, and a port.
-    pub fn max_connections(&self) -> usize {
-        let fds = self.nofile.saturating_sub(SPARE_FDS);
-        usize::try_from(fds.min(self.port_count())).unwrap_or(usize::MAX)
-    }
-
     /// Why `connections` at once are beyond the limits, if they are.
     pub fn refuse(&self, connections: usize) -> Option<String> {
         let c = connections as u64;
@@ -185,7 +178,6 @@ mod tests {
             somaxconn: Some(4096),
         };
         assert_eq!(limits.port_count(), 28_232);
-        assert_eq!(limits.max_connections(), 960);
         assert!(limits.refuse(256).is_none());
         assert!(limits.refuse(1024).unwrap().contains("RLIMIT_NOFILE"));
         let few_ports = Limits {

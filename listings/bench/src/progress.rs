@@ -37,14 +37,16 @@ impl Progress {
     /// A step begins: say which.
     pub fn begin(&mut self, what: &str) {
         self.step += 1;
-        let line = self.line(what);
         if self.tty {
+            let line = self.line(what);
             // Pad over whatever the last line left.
             eprint!("\r{line:<WIDTH$}");
             let _ = std::io::stderr().flush();
             self.drawn = true;
         } else {
-            eprintln!("{line}");
+            // A log keeps the whole line.
+            let head = self.line("");
+            eprintln!("{} {what}", head.trim_end());
         }
     }
 

@@ -72,8 +72,15 @@ impl SlowCase {
 /// How one scenario was run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Params {
-    /// Requests per run of `ab` and of the load generator (0: neither ran).
+    /// Requests per run of `ab` and of the load generator (0: neither ran);
+    /// in close mode, where the two modes differ.
     pub requests: u64,
+    /// Requests per keep-alive run, where it differs from `requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_requests: Option<u64>,
+    /// Workers asked of every server that takes a number (`gil`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
     /// The concurrency levels, in clients (connections) at once.
     pub concurrency: Vec<usize>,
     pub modes: Vec<Mode>,
@@ -98,6 +105,8 @@ pub enum Kind {
     Listing,
     /// A reference, not one of the book's servers.
     Nginx,
+    /// The post's models in Python: references, not the book's listings.
+    Python,
 }
 
 /// Whether a server could be run.
@@ -107,7 +116,8 @@ pub enum Status {
     Measured,
     /// A listing the benchmark knows but the workspace did not have yet.
     Missing,
-    /// nginx, not installed on the machine (or left out with --no-nginx).
+    /// nginx or python3, not installed on the machine (or nginx left out
+    /// with --no-nginx).
     NotInstalled,
 }
 

@@ -14,6 +14,9 @@ pub enum Launch {
     Listing,
     /// nginx with this many worker processes; `None` is `auto`, one per core.
     Nginx { workers: Option<usize> },
+    /// A Python reference server: a script of `listings/bench/python/`,
+    /// run by `python3` (its `#!` line), with the listings' contract.
+    Python { script: &'static str },
 }
 
 /// One server.
@@ -56,8 +59,17 @@ impl Spec {
         }
     }
 
-    pub fn is_nginx(&self) -> bool {
-        matches!(self.launch, Launch::Nginx { .. })
+    const fn python(name: &'static str, script: &'static str) -> Spec {
+        Spec {
+            name,
+            keep_alive: false,
+            against_nginx: false,
+            launch: Launch::Python { script },
+        }
+    }
+
+    pub fn is_listing(&self) -> bool {
+        self.launch == Launch::Listing
     }
 
     /// How tables name it.
@@ -71,7 +83,7 @@ impl Spec {
 pub const LISTINGS: &[Spec] = &[
     Spec::close("linear").against_nginx(),
     Spec::close("prefork"),
-    Spec::close("thread-pool"),
+    Spec::keep_alive("thread-pool"),
     Spec::close("threads-accept"),
     Spec::close("thread-per-connection"),
     Spec::keep_alive("select"),
@@ -79,6 +91,8 @@ pub const LISTINGS: &[Spec] = &[
     Spec::keep_alive("epoll").against_nginx(),
     Spec::keep_alive("epoll-edge"),
     Spec::keep_alive("epoll-reuseport"),
+    Spec::keep_alive("io-uring"),
+    Spec::keep_alive("tokio"),
 ];
 
 /// nginx with one worker process: the reference for single-threaded models.
@@ -97,9 +111,21 @@ pub const NGINX_AUTO: Spec = Spec {
     launch: Launch::Nginx { workers: None },
 };
 
-/// Every server the benchmark knows, nginx last.
+/// The post's models in the post's language, for the `gil` scenario only:
+/// references, not listings of the book.
+pub const PYTHON: &[Spec] = &[
+    Spec::python("py-linear", "linear.py"),
+    Spec::python("py-prefork", "prefork.py"),
+    Spec::python("py-thread-pool", "thread_pool.py"),
+    Spec::python("py-threads-accept", "threads_accept.py"),
+];
+
+/// Every server the benchmark knows: the listings, then the references.
 pub fn all() -> impl Iterator<Item = &'static Spec> {
-    LISTINGS.iter().chain([&NGINX_ONE, &NGINX_AUTO])
+    LISTINGS
+        .iter()
+        .chain([&NGINX_ONE, &NGINX_AUTO])
+        .chain(PYTHON)
 }
 
 pub fn find(name: &str) -> Option<&'static Spec> {
@@ -111,7 +137,10 @@ pub fn label(name: &str) -> String {
     match name {
         "nginx-1" => "nginx, 1 worker".into(),
         "nginx-auto" => "nginx, a worker per core".into(),
-        other => other.into(),
+        other => match other.strip_prefix("py-") {
+            Some(model) => format!("{model} (Python)"),
+            None => other.into(),
+        },
     }
 }
 
@@ -120,8 +149,14 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Where the Python reference servers are.
+pub fn python_dir() -> PathBuf {
+    workspace().join("listings/bench/python")
+}
+
 /// Whether a listing is in the workspace (listings may be listed here
-/// before they are written).
+/// before they are written). References are always "present": whether
+/// nginx or python3 is installed is another question.
 pub fn present(spec: &Spec) -> bool {
     spec.launch != Launch::Listing
         || workspace()
@@ -146,5 +181,12 @@ mod tests {
         assert!(present(&NGINX_ONE));
         assert!(!present(&Spec::close("no-such-listing")));
         assert_eq!(label("nginx-1"), "nginx, 1 worker");
+        assert_eq!(label("py-thread-pool"), "thread-pool (Python)");
+        for py in PYTHON {
+            let Launch::Python { script } = py.launch else {
+                panic!("{} is not Python", py.name)
+            };
+            assert!(python_dir().join(script).is_file(), "{script}");
+        }
     }
 }

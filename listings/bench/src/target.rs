@@ -4,7 +4,7 @@
 //! a process group of its own, led by the pid given here.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use loadgen::Server;
@@ -21,16 +21,25 @@ pub enum Target {
 }
 
 impl Target {
-    /// Starts `spec`: a listing from the release binaries in `bin`, or
-    /// nginx, sized for `connections` clients at once.
+    /// Starts `spec`: a listing from the release binaries in `bin`, a
+    /// Python reference server, or nginx, sized for `connections` clients
+    /// at once. `args` follow the address (a listing's number of workers).
     pub fn start(
         spec: &Spec,
         bin: &Path,
         nginx: Option<&Installed>,
         connections: usize,
+        args: &[String],
     ) -> Result<Target, String> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let program = match spec.launch {
+            Launch::Listing => bin.join(spec.name),
+            // The script runs by its `#!/usr/bin/env python3` line.
+            Launch::Python { script } => crate::servers::python_dir().join(script),
+            Launch::Nginx { .. } => PathBuf::new(),
+        };
         match spec.launch {
-            Launch::Listing => Server::start(&bin.join(spec.name), &[])
+            Launch::Listing | Launch::Python { .. } => Server::start(&program, &args)
                 .map(Target::Listing)
                 .map_err(|e| format!("starting {}: {e}", spec.name)),
             Launch::Nginx { workers } => {
