@@ -88,7 +88,16 @@ fn drawn(dir: &Path) -> Vec<(String, String)> {
 fn a_quick_run_writes_every_file() {
     let dir = scratch("quick");
     let out = dir.to_str().unwrap();
-    run(&["all", "--quick", "--out", out, "--only", "linear", "--only", "thread-pool"]);
+    run(&[
+        "all",
+        "--quick",
+        "--out",
+        out,
+        "--only",
+        "linear",
+        "--only",
+        "thread-pool",
+    ]);
 
     for scenario in SCENARIOS {
         let json = read(&dir, &format!("{scenario}.json"));
@@ -107,7 +116,11 @@ fn a_quick_run_writes_every_file() {
     let linear = read(&dir, "linear.md");
     assert!(has_row(&linear, "`linear`", "loadgen"), "{linear}");
     assert!(!linear.contains("thread-pool"));
-    assert!(has_row(&read(&dir, "thread-pool.md"), "`thread-pool`", "ab"));
+    assert!(has_row(
+        &read(&dir, "thread-pool.md"),
+        "`thread-pool`",
+        "ab"
+    ));
     // Every other listing gets its line, measured or not.
     for other in ["prefork", "threads-accept", "epoll", "tokio"] {
         assert!(read(&dir, &format!("{other}.md")).starts_with("*Not measured yet"));
@@ -116,7 +129,12 @@ fn a_quick_run_writes_every_file() {
     let nginx = read(&dir, "nginx.md");
     assert!(has_row(&nginx, "close | nginx, 1 worker", "wrk") || nginx.contains("not installed"));
     assert!(has_row(&read(&dir, "gil.md"), "thread-pool | Python", "ab"));
-    for svg in ["sweep-close.svg", "sweep-keep-alive.svg", "cpu-per-request.svg", "slow-p99.svg"] {
+    for svg in [
+        "sweep-close.svg",
+        "sweep-keep-alive.svg",
+        "cpu-per-request.svg",
+        "slow-p99.svg",
+    ] {
         assert!(read(&dir, svg).trim_end().ends_with("</svg>"), "{svg}");
     }
     assert!(read(&dir, "loadgen-report.txt").contains("Requests per second:"));
@@ -138,7 +156,12 @@ fn the_fixture_is_drawn_whole() {
     }
     run(&["render", "--out", dir.to_str().unwrap()]);
     let close = read(&dir, "sweep-close.svg");
-    for label in ["linear", "thread-pool", "clients at once", "requests per second"] {
+    for label in [
+        "linear",
+        "thread-pool",
+        "clients at once",
+        "requests per second",
+    ] {
         assert!(close.contains(label), "no {label} in\n{close}");
     }
     assert!(close.matches("<polyline").count() >= 2);

@@ -34,6 +34,22 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A tick's label without the zeros a round number does not need:
+/// "1.00 ms" -> "1 ms", "0.10 s" -> "0.1 s", "25,000" stays.
+fn tidy(label: String) -> String {
+    let (number, unit) = label.split_once(' ').unwrap_or((&label, ""));
+    let number = if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    };
+    if unit.is_empty() {
+        number.to_string()
+    } else {
+        format!("{number} {unit}")
+    }
+}
+
 /// A round number at or above `max`, and the step of its ticks: 1, 2 or 5
 /// times a power of ten, in at most 5 steps.
 fn nice(max: f64) -> (f64, f64) {
@@ -57,7 +73,10 @@ fn open(out: &mut String, width: f64, height: f64, title: &str) {
          viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">"
     );
     let _ = writeln!(out, "<title>{}</title>", escape(title));
-    let _ = writeln!(out, "<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>");
+    let _ = writeln!(
+        out,
+        "<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>"
+    );
     let _ = writeln!(
         out,
         "<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>",
@@ -115,7 +134,7 @@ pub fn lines(
             y(v),
             left - 6.0,
             y(v) + 4.0,
-            escape(&format(v))
+            escape(&tidy(format(v)))
         );
         v += step;
     }
@@ -242,7 +261,11 @@ pub fn bars(
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     // Where a value falls, from 0 (the axis) to 1 (the right end).
     let (ticks, place): (Vec<f64>, Box<dyn Fn(f64) -> f64>) = if log {
-        let lo = if min.is_finite() { min.log10().floor() } else { -3.0 };
+        let lo = if min.is_finite() {
+            min.log10().floor()
+        } else {
+            -3.0
+        };
         let hi = if max > 0.0 { max.log10().ceil() } else { 0.0 }.max(lo + 1.0);
         let ticks = (lo as i32..=hi as i32).map(|p| 10f64.powi(p)).collect();
         (
@@ -255,7 +278,10 @@ pub fn bars(
             .map(|i| i as f64 * step)
             .take_while(|t| *t <= top_value + step / 2.0)
             .collect();
-        (ticks, Box::new(move |v: f64| (v / top_value).clamp(0.0, 1.0)))
+        (
+            ticks,
+            Box::new(move |v: f64| (v / top_value).clamp(0.0, 1.0)),
+        )
     };
     let x = |v: f64| left + place(v) * (right - left);
     for t in &ticks {
@@ -265,7 +291,7 @@ pub fn bars(
              <text x=\"{0:.1}\" y=\"{1}\" text-anchor=\"middle\">{2}</text>",
             x(*t),
             bottom + 16.0,
-            escape(&format(*t))
+            escape(&tidy(format(*t)))
         );
     }
     let _ = writeln!(
@@ -335,6 +361,14 @@ mod tests {
         assert_eq!(nice(23_456.0), (25_000.0, 5_000.0));
         assert_eq!(nice(9.0), (10.0, 2.0));
         assert_eq!(nice(0.0), (1.0, 0.2));
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tidy("1.00 ms".into()), "1 ms");
+        assert_eq!(tidy("0.10 s".into()), "0.1 s");
+        assert_eq!(tidy("25,000".into()), "25,000");
+        assert_eq!(tidy("0.0 µs".into()), "0 µs");
     }
 
     #[test]

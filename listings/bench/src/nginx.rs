@@ -67,7 +67,13 @@ impl Installed {
     }
 
     /// The configuration, for a server on `port` with its files in `dir`.
-    pub fn config(&self, workers: Option<usize>, connections: usize, dir: &str, port: u16) -> String {
+    pub fn config(
+        &self,
+        workers: Option<usize>,
+        connections: usize,
+        dir: &str,
+        port: u16,
+    ) -> String {
         let workers = workers.map_or("auto".to_string(), |n| n.to_string());
         // Every connection a worker holds counts against worker_connections
         // (listening sockets included); the default, 512, is too few for the
@@ -123,7 +129,11 @@ static STARTED: AtomicUsize = AtomicUsize::new(0);
 impl Nginx {
     /// Starts nginx with `workers` worker processes (`None`: one per core),
     /// each able to hold `connections` clients, and waits until it answers.
-    pub fn start(nginx: &Installed, workers: Option<usize>, connections: usize) -> io::Result<Nginx> {
+    pub fn start(
+        nginx: &Installed,
+        workers: Option<usize>,
+        connections: usize,
+    ) -> io::Result<Nginx> {
         // Another process may take the port between our probe and nginx's
         // bind: try a few ports before giving up.
         let mut last = None;
@@ -137,13 +147,19 @@ impl Nginx {
         Err(last.unwrap_or_else(|| io::Error::other("nginx did not start")))
     }
 
-    fn try_start(nginx: &Installed, workers: Option<usize>, connections: usize) -> io::Result<Nginx> {
+    fn try_start(
+        nginx: &Installed,
+        workers: Option<usize>,
+        connections: usize,
+    ) -> io::Result<Nginx> {
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("bench-nginx-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
         let port = free_port()?;
-        let dir_text = dir.to_str().ok_or_else(|| io::Error::other("temp dir is not UTF-8"))?;
+        let dir_text = dir
+            .to_str()
+            .ok_or_else(|| io::Error::other("temp dir is not UTF-8"))?;
         let config = dir.join("nginx.conf");
         fs::write(&config, nginx.config(workers, connections, dir_text, port))?;
         // nginx's "/dev/stderr" is whatever we give it as stderr: a file,
@@ -205,7 +221,11 @@ impl Nginx {
         let (mut count, mut still) = (0, 0);
         while still < 5 && Instant::now() < deadline {
             let now = procfs::members(self.pid()).len();
-            still = if now == count && now >= 2 { still + 1 } else { 0 };
+            still = if now == count && now >= 2 {
+                still + 1
+            } else {
+                0
+            };
             count = now;
             thread::sleep(Duration::from_millis(10));
         }
@@ -290,7 +310,9 @@ fn answers(addr: SocketAddr) -> bool {
 /// The configuration as the book shows it: placeholders for what changes
 /// from run to run.
 pub fn config_for_readers(nginx: &Installed, workers: Option<usize>, connections: usize) -> String {
-    nginx.config(workers, connections, "DIR", 0).replace("127.0.0.1:0;", "127.0.0.1:PORT;")
+    nginx
+        .config(workers, connections, "DIR", 0)
+        .replace("127.0.0.1:0;", "127.0.0.1:PORT;")
 }
 
 #[cfg(test)]

@@ -29,7 +29,10 @@ fn parse_stat(text: &str) -> Option<Stat> {
     Some(Stat {
         state: fields.first()?.chars().next()?,
         pgrp: u32::try_from(field(5)?).ok()?,
-        ticks: [14, 15, 16, 17].iter().map(|&n| field(n)).sum::<Option<u64>>()?,
+        ticks: [14, 15, 16, 17]
+            .iter()
+            .map(|&n| field(n))
+            .sum::<Option<u64>>()?,
     })
 }
 

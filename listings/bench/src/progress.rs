@@ -82,7 +82,9 @@ impl Progress {
         let elapsed = self.started.elapsed();
         let left = if self.done > 0.0 {
             let rate = elapsed.as_secs_f64() / self.done;
-            clock(Duration::from_secs_f64((self.total - self.done).max(0.0) * rate))
+            clock(Duration::from_secs_f64(
+                (self.total - self.done).max(0.0) * rate,
+            ))
         } else {
             clock(Duration::from_secs_f64(self.total))
         };
@@ -125,7 +127,10 @@ mod tests {
         p.step = 1;
         p.done = 10.0;
         let line = p.line(&"a very long description ".repeat(10));
-        assert!(line.starts_with("[#####...............]  25% 1/4 0:00"), "{line}");
+        assert!(
+            line.starts_with("[#####...............]  25% 1/4 0:00"),
+            "{line}"
+        );
         assert_eq!(line.chars().count(), WIDTH);
         assert!(line.ends_with('…'));
         assert_eq!(clock(Duration::from_secs(83)), "1:23");

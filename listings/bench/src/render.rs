@@ -61,11 +61,16 @@ pub fn all(dir: &Path) -> Result<(), String> {
                 let report = results
                     .as_ref()
                     .and_then(|r| r.loadgen_report.clone())
-                    .unwrap_or_else(|| "Not measured yet: run `cargo run --release -p bench -- clients`.\n".into());
+                    .unwrap_or_else(|| {
+                        "Not measured yet: run `cargo run --release -p bench -- clients`.\n".into()
+                    });
                 write(&dir.join("loadgen-report.txt"), &report)?;
             }
             "post" => {
-                write(&dir.join("cpu-per-request.svg"), &cpu_chart(results.as_ref()))?;
+                write(
+                    &dir.join("cpu-per-request.svg"),
+                    &cpu_chart(results.as_ref()),
+                )?;
                 listings(dir, results.as_ref())?;
             }
             "sweep" => {
@@ -91,7 +96,10 @@ fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
         let entry = post.and_then(|r| r.server(spec.name));
         let text = match (post, entry) {
             (Some(r), Some(e)) if e.status == Status::Measured => table::listing(r, spec.name),
-            (_, Some(_)) => table::not_measured(spec.name, "this listing was not in the workspace of the last run."),
+            (_, Some(_)) => table::not_measured(
+                spec.name,
+                "this listing was not in the workspace of the last run.",
+            ),
             _ if path.is_file() => continue,
             _ => table::not_measured(spec.name, "the last run did not include this listing."),
         };
@@ -117,7 +125,10 @@ fn rate(v: f64) -> String {
 fn cpu_chart(post: Option<&Results>) -> String {
     let title = "Server CPU time per request (post's benchmark, median)";
     let Some(r) = post else {
-        return chart::empty(title, "Not measured yet: cargo run --release -p bench -- post");
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- post",
+        );
     };
     let servers = measured(r);
     let series: Vec<Series> = ["loadgen", "ab"]
@@ -135,9 +146,14 @@ fn cpu_chart(post: Option<&Results>) -> String {
         })
         .collect();
     let names: Vec<String> = servers.iter().map(|s| servers::label(s)).collect();
-    chart::bars(title, "microseconds of CPU per request", &names, &series, false, |v| {
-        micros(v / 1e6)
-    })
+    chart::bars(
+        title,
+        "microseconds of CPU per request",
+        &names,
+        &series,
+        false,
+        |v| micros(v / 1e6),
+    )
 }
 
 fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
@@ -146,23 +162,27 @@ fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
         Mode::KeepAlive => "Requests per second against clients at once (keep-alive)",
     };
     let Some(r) = sweep else {
-        return chart::empty(title, "Not measured yet: cargo run --release -p bench -- sweep");
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- sweep",
+        );
     };
     let levels = &r.params.concurrency;
     let series: Vec<Series> = r
         .servers
         .iter()
         .filter(|s| s.status == Status::Measured && (mode == Mode::Close || s.keep_alive))
-        .map(|s| Series {
-            name: servers::label(&s.name),
-            values: levels
+        .map(|s| {
+            let cells: Vec<_> = levels
                 .iter()
-                .map(|&c| {
-                    cell(r, &s.name, "loadgen", mode, c, None)
-                        .stats()
-                        .map(|st| st.rate)
-                })
-                .collect(),
+                .map(|&c| cell(r, &s.name, "loadgen", mode, c, None))
+                .collect();
+            // Say so when a server asked for keep-alive closed anyway.
+            let closed = cells.iter().any(|c| c.stats().is_some_and(|st| st.closed));
+            Series {
+                name: servers::label(&s.name) + if closed { " (closed each)" } else { "" },
+                values: cells.iter().map(|c| c.stats().map(|st| st.rate)).collect(),
+            }
         })
         .collect();
     if series.is_empty() {
@@ -182,7 +202,10 @@ fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
 fn slow_chart(slow: Option<&Results>) -> String {
     let title = "Normal clients' p99 latency beside slow clients";
     let Some(r) = slow else {
-        return chart::empty(title, "Not measured yet: cargo run --release -p bench -- slow");
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- slow",
+        );
     };
     let servers = measured(r);
     let series: Vec<Series> = r
@@ -202,9 +225,14 @@ fn slow_chart(slow: Option<&Results>) -> String {
         })
         .collect();
     let names: Vec<String> = servers.iter().map(|s| servers::label(s)).collect();
-    chart::bars(title, "p99 latency of the normal clients", &names, &series, true, |v| {
-        latency(Some(v))
-    })
+    chart::bars(
+        title,
+        "p99 latency of the normal clients",
+        &names,
+        &series,
+        true,
+        |v| latency(Some(v)),
+    )
 }
 
 #[cfg(test)]
@@ -230,7 +258,12 @@ mod tests {
 
         let close = file("sweep-close.svg");
         assert!(close.starts_with("<svg") && close.trim_end().ends_with("</svg>"));
-        for label in ["linear", "thread-pool", "nginx, 1 worker", "clients at once"] {
+        for label in [
+            "linear",
+            "thread-pool",
+            "nginx, 1 worker",
+            "clients at once",
+        ] {
             assert!(close.contains(label), "no {label} in the sweep chart");
         }
         assert!(close.matches("<polyline").count() >= 2);
@@ -242,7 +275,11 @@ mod tests {
         for svg in ["sweep-close.svg", "cpu-per-request.svg", "slow-p99.svg"] {
             let text = file(svg);
             assert_eq!(text.matches("<svg").count(), 1);
-            assert_eq!(text.matches("<text").count(), text.matches("</text>").count(), "{svg}");
+            assert_eq!(
+                text.matches("<text").count(),
+                text.matches("</text>").count(),
+                "{svg}"
+            );
         }
 
         assert!(file("linear.md").contains("| `linear` | `loadgen` |"));

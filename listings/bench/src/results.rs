@@ -51,7 +51,10 @@ impl fmt::Display for SlowCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (one, many) = match self.kind {
             SlowKind::Silent => ("silent client", "silent clients"),
-            SlowKind::Trickle => ("client sending a byte a second", "clients sending a byte a second"),
+            SlowKind::Trickle => (
+                "client sending a byte a second",
+                "clients sending a byte a second",
+            ),
         };
         let what = if self.count == 1 { one } else { many };
         write!(f, "{} {what}", self.count)

@@ -234,8 +234,12 @@ pub fn measure(target: &Target, client: &Client, load: &Load, sample: &mut Sampl
                 return;
             }
         },
-        stdout: stdout.map(|h| h.join().unwrap_or_default()).unwrap_or_default(),
-        stderr: stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default(),
+        stdout: stdout
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default(),
+        stderr: stderr
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default(),
     };
     if killed {
         sample.error = Some(format!(
@@ -358,7 +362,11 @@ fn parse_loadgen(text: &str, s: &mut Sample) -> Result<(), String> {
     s.elapsed = num("/elapsed")?;
     s.requests_per_sec = s.completed as f64 / s.elapsed.max(1e-9);
     // No latency without a completed request.
-    let latency = |p: &str| (s.completed > 0).then(|| num(&format!("/latency/{p}"))).transpose();
+    let latency = |p: &str| {
+        (s.completed > 0)
+            .then(|| num(&format!("/latency/{p}")))
+            .transpose()
+    };
     s.p50 = latency("p50")?;
     s.p90 = latency("p90")?;
     s.p99 = latency("p99")?;

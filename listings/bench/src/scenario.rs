@@ -126,8 +126,13 @@ impl Context {
             .filter(|s| servers::present(s) && selected(&options, s))
             .map(|s| s.name)
             .collect();
-        // The gil scenario runs its Rust models whatever --only says.
-        for model in GIL_MODELS {
+        // The clients and gil scenarios run their listings whatever --only
+        // says.
+        let clients = CLIENTS_SERVER
+            .iter()
+            .copied()
+            .find(|n| servers::find(n).is_some_and(servers::present));
+        for model in GIL_MODELS.into_iter().chain(clients) {
             if !packages.contains(&model) {
                 packages.push(model);
             }
@@ -178,7 +183,10 @@ fn build(packages: &[&str]) -> Result<PathBuf, String> {
     // We are target/<profile>/bench: the release binaries sit in
     // target/release whichever profile built us.
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let target = exe.parent().and_then(|p| p.parent()).ok_or("no target dir")?;
+    let target = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .ok_or("no target dir")?;
     Ok(target.join("release"))
 }
 
@@ -249,7 +257,11 @@ impl Plan {
                         nginx::config_for_readers(n, workers, 1024)
                     ),
                 ),
-                None => (Kind::Nginx, Status::NotInstalled, "nginx is not installed".into()),
+                None => (
+                    Kind::Nginx,
+                    Status::NotInstalled,
+                    "nginx is not installed".into(),
+                ),
             },
             Launch::Python { script } => match &ctx.python {
                 Some(v) => (
@@ -257,7 +269,11 @@ impl Plan {
                     Status::Measured,
                     format!("{v}, listings/bench/python/{script}: a reference, not a listing"),
                 ),
-                None => (Kind::Python, Status::NotInstalled, "python3 is not installed".into()),
+                None => (
+                    Kind::Python,
+                    Status::NotInstalled,
+                    "python3 is not installed".into(),
+                ),
             },
         };
         if !self.servers.iter().any(|s| s.name == spec.name) {
@@ -309,10 +325,9 @@ fn listings(plan: &mut Plan, ctx: &Context) -> Vec<&'static Spec> {
         if !selected(&ctx.options, spec) {
             continue;
         }
+        // One that is not in the workspace is recorded as missing.
         if plan.add_server(spec, ctx) {
             out.push(spec);
-        } else {
-            plan.notes.push(format!("{}: not in this workspace yet", spec.name));
         }
     }
     out
@@ -360,6 +375,7 @@ impl Context {
             .filter_map(|n| servers::find(n))
             .find(|s| servers::present(s))
             .expect("the linear listing is present");
+        // Not --only's business: this scenario is about the clients.
         plan.add_server(spec, self);
         let modes: &[Mode] = if spec.keep_alive {
             &Mode::BOTH
@@ -414,9 +430,7 @@ impl Context {
         for &c in &self.sizes.levels {
             // The slow scenario's clients are not here: c is all.
             match self.limits.refuse(c) {
-                Some(why) => plan
-                    .notes
-                    .push(format!("{c} clients skipped: {why}")),
+                Some(why) => plan.notes.push(format!("{c} clients skipped: {why}")),
                 None => levels.push(c),
             }
         }
@@ -489,9 +503,6 @@ impl Context {
             }
             if plan.add_server(spec, self) {
                 specs.push(spec);
-            } else {
-                plan.notes
-                    .push(format!("{}: not in this workspace yet", spec.name));
             }
         }
         specs.extend(references(&mut plan, self, &[&servers::NGINX_ONE]));
@@ -569,7 +580,9 @@ impl Context {
                         case.client.name(),
                         case.load.mode.name(),
                         case.load.concurrency,
-                        case.slow.map(|s| format!(", {}", s.short())).unwrap_or_default(),
+                        case.slow
+                            .map(|s| format!(", {}", s.short()))
+                            .unwrap_or_default(),
                         round + 1
                     ));
                     let sample = self.measure(case, round, &mut plan.notes, &mut progress);
@@ -577,15 +590,15 @@ impl Context {
                     samples.push(sample);
                 }
             }
-            let loadgen_report = plan.report.and_then(|(spec, load)| {
-                match self.report(spec, &load) {
-                    Ok(text) => Some(text),
-                    Err(e) => {
-                        plan.notes.push(format!("the load generator's report: {e}"));
-                        None
-                    }
-                }
-            });
+            let loadgen_report =
+                plan.report
+                    .and_then(|(spec, load)| match self.report(spec, &load) {
+                        Ok(text) => Some(text),
+                        Err(e) => {
+                            plan.notes.push(format!("the load generator's report: {e}"));
+                            None
+                        }
+                    });
             let results = Results {
                 scenario: plan.name.into(),
                 command: self.command.clone(),

@@ -146,7 +146,8 @@ pub fn label(name: &str) -> String {
 
 /// The workspace root, where `listings/` is.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Where the Python reference servers are.

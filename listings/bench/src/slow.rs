@@ -71,7 +71,12 @@ impl SlowClients {
 }
 
 /// One slow client's life. Returns when the server dropped it, if it did.
-fn hang_on(mut stream: TcpStream, kind: SlowKind, hold: Duration, leave: &AtomicBool) -> Option<Duration> {
+fn hang_on(
+    mut stream: TcpStream,
+    kind: SlowKind,
+    hold: Duration,
+    leave: &AtomicBool,
+) -> Option<Duration> {
     let start = Instant::now();
     let mut sent = 0;
     let mut next_byte = start;
@@ -89,7 +94,11 @@ fn hang_on(mut stream: TcpStream, kind: SlowKind, hold: Duration, leave: &Atomic
         match stream.read(&mut buf) {
             Ok(0) => return Some(start.elapsed()),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Some(start.elapsed()),
         }
@@ -117,9 +126,14 @@ mod tests {
         let (mut second, _) = listener.accept().unwrap();
         thread::sleep(Duration::from_millis(100));
         drop(first);
-        second.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut byte = [0u8; 1];
-        assert!(second.read(&mut byte).is_err(), "a silent client sent something");
+        assert!(
+            second.read(&mut byte).is_err(),
+            "a silent client sent something"
+        );
         let report = clients.leave();
         assert_eq!((report.connected, report.dropped), (2, 1));
         assert!(report.first_drop.unwrap() >= 0.1);
@@ -132,7 +146,9 @@ mod tests {
         let started = Instant::now();
         let clients = SlowClients::connect(addr, case, Duration::from_millis(1500)).unwrap();
         let (mut server_side, _) = listener.accept().unwrap();
-        server_side.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        server_side
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut got = Vec::new();
         server_side.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"GE");

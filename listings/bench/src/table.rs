@@ -139,6 +139,15 @@ fn short(text: &str) -> String {
     }
 }
 
+/// Why a server has no figures at all in this run, if it has none.
+fn absent(results: &Results, server: &str) -> Option<&'static str> {
+    match results.server(server)?.status {
+        Status::Missing => Some("not in this build yet"),
+        Status::NotInstalled => Some("not installed"),
+        Status::Measured => None,
+    }
+}
+
 /// What one server, one client, one case measured over the rounds.
 pub fn cell(
     results: &Results,
@@ -229,9 +238,28 @@ fn footer(out: &mut String, results: &Results, json: &str) {
         results.rounds,
         results.command,
     );
-    if !results.notes.is_empty() {
+    let missing: Vec<String> = results
+        .servers
+        .iter()
+        .filter(|s| s.status == Status::Missing)
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nListings the benchmark knows that were not in the workspace of this run: {}.",
+            missing.join(", ")
+        );
+    }
+    // Earlier runs noted missing listings here too; the line above says it.
+    let notes: Vec<&String> = results
+        .notes
+        .iter()
+        .filter(|n| !n.ends_with(": not in this workspace yet"))
+        .collect();
+    if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes from the run:\n");
-        for note in &results.notes {
+        for note in notes {
             let _ = writeln!(out, "- {}", short(note));
         }
     }
@@ -250,6 +278,10 @@ const POST_HEAD: &str = "| Server | Client | Requests/s (median) | Range | Serve
                          | ------ | ------ | ------------------: | ----: | ---------------------: | ----------: | --: | --: | -----: |";
 
 fn post_rows(out: &mut String, results: &Results, server: &str) {
+    if let Some(why) = absent(results, server) {
+        let _ = writeln!(out, "| {} | | {why} | | | | | | |", name(results, server));
+        return;
+    }
     for client in ["ab", "loadgen"] {
         let c = cell(results, server, client, Mode::Close, 8, None);
         let who = name(results, server);
@@ -325,7 +357,10 @@ pub fn not_measured(server: &str, why: &str) -> String {
 /// its goal.
 pub fn clients(results: &Results) -> String {
     let mut out = String::new();
-    let server = results.servers.first().map_or("linear", |s| s.name.as_str());
+    let server = results
+        .servers
+        .first()
+        .map_or("linear", |s| s.name.as_str());
     let _ = writeln!(
         out,
         "| Client | Connections | Requests/s (median) | Range | vs `ab` | Client CPU per request | Server CPU per request | Failed |\n\
@@ -340,7 +375,8 @@ pub fn clients(results: &Results) -> String {
                 let what = format!("{c}, {}", mode.name());
                 match cell.stats() {
                     None => {
-                        let _ = writeln!(out, "| `{client}` | {what} | {} | | | | | |", cell.absent());
+                        let _ =
+                            writeln!(out, "| `{client}` | {what} | {} | | | | | |", cell.absent());
                     }
                     Some(s) => {
                         let vs = ab.stats().map_or(f64::NAN, |a| s.rate / a.rate);
@@ -406,12 +442,15 @@ fn clients_verdict(mode: Mode, c: usize, lg: &Cell, ab: &Cell, wrk: &Cell) -> St
     format!("{head} {verdict} ({})", parts.join("; "))
 }
 
+/// How a table shows one figure of a cell.
+type Show = fn(&Stats) -> String;
+
 /// The sweep: per mode, rates, CPU per request and p99 latency at every
 /// concurrency level.
 pub fn sweep(results: &Results) -> String {
     let mut out = String::new();
     let levels = &results.params.concurrency;
-    let figures: [(&str, fn(&Stats) -> String); 3] = [
+    let figures: [(&str, Show); 3] = [
         ("Requests per second (median)", |s| count(s.rate)),
         ("Server CPU per request", |s| micros(s.server_cpu)),
         ("Latency p99", |s| latency(s.p99)),
@@ -436,6 +475,10 @@ pub fn sweep(results: &Results) -> String {
             let _ = writeln!(out);
             for s in &servers {
                 let _ = write!(out, "| {} |", name(results, &s.name));
+                if let Some(why) = absent(results, &s.name) {
+                    let _ = writeln!(out, " {why} |{}", " |".repeat(levels.len() - 1));
+                    continue;
+                }
                 for &c in levels {
                     let cell = cell(results, &s.name, "loadgen", mode, c, None);
                     let text = match cell.stats() {
@@ -466,14 +509,23 @@ pub fn sweep(results: &Results) -> String {
          Listings that close every connection are not run with keep-alive. \
          ‡: some requests failed (see the results file).{}",
         count(results.params.requests as f64),
-        count(results.params.keep_alive_requests.unwrap_or(results.params.requests) as f64),
+        count(
+            results
+                .params
+                .keep_alive_requests
+                .unwrap_or(results.params.requests) as f64
+        ),
         if closed_any {
             " †: asked for keep-alive, the server closed the connection after every response."
         } else {
             ""
         }
     );
-    let _ = writeln!(out, "\nThe machine's limits: {}.", results.limits.describe());
+    let _ = writeln!(
+        out,
+        "\nThe machine's limits: {}.",
+        results.limits.describe()
+    );
     footer(&mut out, results, "sweep.json");
     out
 }
@@ -490,13 +542,20 @@ pub fn slow(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| Server | Slow clients | Requests/s | Latency p50 | p99 | max | Failed | Slow clients dropped |\n\
-         | ------ | ------------ | ---------: | ----------: | --: | --: | -----: | -------------------: |"
+        "| Server | Slow clients | Requests/s | Latency p50 | p99 | max | Failed | Slow clients dropped (all rounds) |\n\
+         | ------ | ------------ | ---------: | ----------: | --: | --: | -----: | -------------------------------: |"
     );
-    for case in &results.params.slow {
+    for (i, case) in results.params.slow.iter().enumerate() {
         for s in &results.servers {
-            let c = cell(results, &s.name, "loadgen", Mode::Close, 8, Some(*case));
             let who = name(results, &s.name);
+            if let Some(why) = absent(results, &s.name) {
+                // Once is enough.
+                if i == 0 {
+                    let _ = writeln!(out, "| {who} | | {why} | | | | | |");
+                }
+                continue;
+            }
+            let c = cell(results, &s.name, "loadgen", Mode::Close, 8, Some(*case));
             match c.stats() {
                 None => {
                     let _ = writeln!(out, "| {who} | {case} | {} | | | | | |", c.absent());
@@ -547,6 +606,15 @@ pub fn nginx(results: &Results) -> String {
     for &mode in &results.params.modes {
         for s in &results.servers {
             if mode == Mode::KeepAlive && !s.keep_alive {
+                continue;
+            }
+            if let Some(why) = absent(results, &s.name) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | | {why} | | | | | |",
+                    mode.name(),
+                    name(results, &s.name)
+                );
                 continue;
             }
             for client in ["wrk", "loadgen"] {
@@ -604,8 +672,19 @@ pub fn nginx(results: &Results) -> String {
     out
 }
 
-fn goal(results: &Results, server: &str, reference: &str, mode: Mode, rate: f64, cpu: f64) -> String {
-    let want = format!("at least {} nginx's rate at most {} its CPU per request", times(rate), times(cpu));
+fn goal(
+    results: &Results,
+    server: &str,
+    reference: &str,
+    mode: Mode,
+    rate: f64,
+    cpu: f64,
+) -> String {
+    let want = format!(
+        "at least {} nginx's rate at most {} its CPU per request",
+        times(rate),
+        times(cpu)
+    );
     let c = cell(results, server, "wrk", mode, 64, None);
     let r = cell(results, reference, "wrk", mode, 64, None);
     match (c.stats(), r.stats()) {
@@ -640,7 +719,10 @@ pub fn gil(results: &Results) -> String {
         .map(|s| s.name.as_str())
         .collect();
     for model in &models {
-        for (language, server) in [("Rust", model.to_string()), ("Python", format!("py-{model}"))] {
+        for (language, server) in [
+            ("Rust", model.to_string()),
+            ("Python", format!("py-{model}")),
+        ] {
             for client in ["ab", "loadgen"] {
                 let c = cell(results, &server, client, Mode::Close, 8, None);
                 match c.stats() {

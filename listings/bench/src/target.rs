@@ -90,7 +90,9 @@ impl Target {
                     .then(|| format!("server {pid} ignored SIGTERM for {GRACE:?} and was killed")))
             }
             Target::Nginx(nginx) => {
-                let (log, killed) = nginx.stop(GRACE).map_err(|e| format!("stopping nginx: {e}"))?;
+                let (log, killed) = nginx
+                    .stop(GRACE)
+                    .map_err(|e| format!("stopping nginx: {e}"))?;
                 let mut message = String::new();
                 if killed {
                     message += "nginx ignored SIGTERM and was killed. ";
