@@ -115,7 +115,7 @@ fn a_quick_run_writes_every_file() {
     }
     let linear = read(&dir, "linear.md");
     assert!(has_row(&linear, "`linear`", "loadgen"), "{linear}");
-    assert!(!linear.contains("thread-pool"));
+    assert!(!linear.contains("| `thread-pool` |"));
     assert!(has_row(
         &read(&dir, "thread-pool.md"),
         "`thread-pool`",
