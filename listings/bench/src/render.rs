@@ -1,0 +1,292 @@
+//! From results files to what the chapters include: for every scenario its
+//! Markdown table (`NAME.md`), the charts, the load generator's report, and
+//! a file per listing (`LISTING.md`) with its rows of the post's benchmark.
+//! Reads only the JSON files in the output directory, so that the tables
+//! and charts can be drawn again (`bench render`) without measuring.
+
+use std::fs;
+use std::path::Path;
+
+use crate::chart::{self, Series};
+use crate::results::{Mode, Results, Status};
+use crate::scenario::NAMES;
+use crate::servers;
+use crate::table::{self, cell, count, latency, micros};
+
+/// Writes `contents` to `path`, saying so on stderr.
+pub fn write(path: &Path, contents: &str) -> Result<(), String> {
+    fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// A scenario's results, if its file is there.
+fn read(dir: &Path, scenario: &str) -> Result<Option<Results>, String> {
+    let path = dir.join(format!("{scenario}.json"));
+    match fs::read_to_string(&path) {
+        Ok(text) => Results::from_json(&text)
+            .map(Some)
+            .map_err(|e| format!("reading {}: {e}", path.display())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Every table, chart and listing file from the results files in `dir`.
+/// A scenario with no results file gets a placeholder, so that the book's
+/// includes always find something.
+pub fn all(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let not_yet = |scenario: &str| {
+        format!(
+            "*Not measured yet: run `cargo run --release -p bench -- {scenario}` \
+             (or `-- all`).*\n"
+        )
+    };
+    for scenario in NAMES {
+        let results = read(dir, scenario)?;
+        let text = match &results {
+            None => not_yet(scenario),
+            Some(r) => match scenario {
+                "clients" => table::clients(r),
+                "post" => table::post(r),
+                "sweep" => table::sweep(r),
+                "slow" => table::slow(r),
+                "nginx" => table::nginx(r),
+                _ => table::gil(r),
+            },
+        };
+        write(&dir.join(format!("{scenario}.md")), &text)?;
+        match scenario {
+            "clients" => {
+                let report = results
+                    .as_ref()
+                    .and_then(|r| r.loadgen_report.clone())
+                    .unwrap_or_else(|| {
+                        "Not measured yet: run `cargo run --release -p bench -- clients`.\n".into()
+                    });
+                write(&dir.join("loadgen-report.txt"), &report)?;
+            }
+            "post" => {
+                write(
+                    &dir.join("cpu-per-request.svg"),
+                    &cpu_chart(results.as_ref()),
+                )?;
+                listings(dir, results.as_ref())?;
+            }
+            "sweep" => {
+                for mode in Mode::BOTH {
+                    write(
+                        &dir.join(format!("sweep-{}.svg", mode.name())),
+                        &sweep_chart(results.as_ref(), mode),
+                    )?;
+                }
+            }
+            "slow" => write(&dir.join("slow-p99.svg"), &slow_chart(results.as_ref()))?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A file per listing, for its chapter. A listing this run did not select
+/// (`--only`) keeps the file it had.
+fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
+    for spec in servers::LISTINGS {
+        let path = dir.join(format!("{}.md", spec.name));
+        let entry = post.and_then(|r| r.server(spec.name));
+        let text = match (post, entry) {
+            (Some(r), Some(e)) if e.status == Status::Measured => table::listing(r, spec.name),
+            (_, Some(_)) => table::not_measured(
+                spec.name,
+                "this listing was not in the workspace of the last run.",
+            ),
+            _ if path.is_file() => continue,
+            _ => table::not_measured(spec.name, "the last run did not include this listing."),
+        };
+        write(&path, &text)?;
+    }
+    Ok(())
+}
+
+/// Servers with figures, in the results' order.
+fn measured(results: &Results) -> Vec<&str> {
+    results
+        .servers
+        .iter()
+        .filter(|s| s.status == Status::Measured)
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+fn rate(v: f64) -> String {
+    count(v)
+}
+
+fn cpu_chart(post: Option<&Results>) -> String {
+    let title = "Server CPU time per request (post's benchmark, median)";
+    let Some(r) = post else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- post",
+        );
+    };
+    let servers = measured(r);
+    let series: Vec<Series> = ["loadgen", "ab"]
+        .iter()
+        .map(|client| Series {
+            name: format!("with {client}, 8 clients, a new connection each"),
+            values: servers
+                .iter()
+                .map(|s| {
+                    cell(r, s, client, Mode::Close, 8, None)
+                        .stats()
+                        .map(|st| st.server_cpu * 1e6)
+                })
+                .collect(),
+        })
+        .collect();
+    let names: Vec<String> = servers.iter().map(|s| servers::label(s)).collect();
+    chart::bars(
+        title,
+        "microseconds of CPU per request",
+        &names,
+        &series,
+        false,
+        |v| micros(v / 1e6),
+    )
+}
+
+fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
+    let title = match mode {
+        Mode::Close => "Requests per second against clients at once (a new connection per request)",
+        Mode::KeepAlive => "Requests per second against clients at once (keep-alive)",
+    };
+    let Some(r) = sweep else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- sweep",
+        );
+    };
+    let levels = &r.params.concurrency;
+    let series: Vec<Series> = r
+        .servers
+        .iter()
+        .filter(|s| s.status == Status::Measured && (mode == Mode::Close || s.keep_alive))
+        .map(|s| {
+            let cells: Vec<_> = levels
+                .iter()
+                .map(|&c| cell(r, &s.name, "loadgen", mode, c, None))
+                .collect();
+            // Say so when a server asked for keep-alive closed anyway.
+            let closed = cells.iter().any(|c| c.stats().is_some_and(|st| st.closed));
+            Series {
+                name: servers::label(&s.name) + if closed { " (closed each)" } else { "" },
+                values: cells.iter().map(|c| c.stats().map(|st| st.rate)).collect(),
+            }
+        })
+        .collect();
+    if series.is_empty() {
+        return chart::empty(title, "No server was measured in this mode");
+    }
+    let xs: Vec<String> = levels.iter().map(|c| c.to_string()).collect();
+    chart::lines(
+        title,
+        "clients at once (connections), the book's load generator",
+        "requests per second (median)",
+        &xs,
+        &series,
+        rate,
+    )
+}
+
+fn slow_chart(slow: Option<&Results>) -> String {
+    let title = "Normal clients' p99 latency beside slow clients";
+    let Some(r) = slow else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- slow",
+        );
+    };
+    let servers = measured(r);
+    let series: Vec<Series> = r
+        .params
+        .slow
+        .iter()
+        .map(|case| Series {
+            name: case.to_string(),
+            values: servers
+                .iter()
+                .map(|s| {
+                    cell(r, s, "loadgen", Mode::Close, 8, Some(*case))
+                        .stats()
+                        .and_then(|st| st.p99)
+                })
+                .collect(),
+        })
+        .collect();
+    let names: Vec<String> = servers.iter().map(|s| servers::label(s)).collect();
+    chart::bars(
+        title,
+        "p99 latency of the normal clients",
+        &names,
+        &series,
+        true,
+        |v| latency(Some(v)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A committed run of `bench all --quick --only linear --only
+    /// thread-pool`, drawn again: the tables and charts must come out
+    /// whole, with every server the files name.
+    #[test]
+    fn draws_the_fixture() {
+        let fixtures = servers::workspace().join("listings/bench/fixtures");
+        let dir = std::env::temp_dir().join(format!("bench-render-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for scenario in NAMES {
+            let from = fixtures.join(format!("{scenario}.json"));
+            fs::copy(&from, dir.join(format!("{scenario}.json")))
+                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+        all(&dir).unwrap();
+        let file = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+
+        let close = file("sweep-close.svg");
+        assert!(close.starts_with("<svg") && close.trim_end().ends_with("</svg>"));
+        for label in [
+            "linear",
+            "thread-pool",
+            "nginx, 1 worker",
+            "clients at once",
+        ] {
+            assert!(close.contains(label), "no {label} in the sweep chart");
+        }
+        assert!(close.matches("<polyline").count() >= 2);
+        assert!(file("sweep-keep-alive.svg").contains("thread-pool"));
+        let cpu = file("cpu-per-request.svg");
+        assert!(cpu.contains("<rect x=\"190\"") && cpu.contains("µs"));
+        let slow = file("slow-p99.svg");
+        assert!(slow.contains("logarithmic") && slow.contains("silent client"));
+        for svg in ["sweep-close.svg", "cpu-per-request.svg", "slow-p99.svg"] {
+            let text = file(svg);
+            assert_eq!(text.matches("<svg").count(), 1);
+            assert_eq!(
+                text.matches("<text").count(),
+                text.matches("</text>").count(),
+                "{svg}"
+            );
+        }
+
+        assert!(file("linear.md").contains("| `linear` | `loadgen` |"));
+        assert!(file("epoll.md").starts_with("*Not measured yet"));
+        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(file("nginx.md").contains("The goals for `epoll`"));
+        assert!(file("gil.md").contains("| thread-pool | Python |"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,193 @@
+//! The servers the benchmark runs: every server listing of the book, in the
+//! order the book introduces them, and nginx as a reference.
+//!
+//! A new listing is one new line in [`LISTINGS`]. One that is listed but
+//! not yet in the workspace is skipped, and the tables say so.
+
+use std::path::{Path, PathBuf};
+
+/// How a server is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// A listing: a workspace crate whose release binary has its name, and
+    /// which prints `listening on http://ADDR` once it is ready.
+    Listing,
+    /// nginx with this many worker processes; `None` is `auto`, one per core.
+    Nginx { workers: Option<usize> },
+    /// A Python reference server: a script of `listings/bench/python/`,
+    /// run by `python3` (its `#!` line), with the listings' contract.
+    Python { script: &'static str },
+}
+
+/// One server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    pub name: &'static str,
+    /// Whether it keeps connections open for clients that ask. A server that
+    /// does not answers them with `Connection: close`, which the load
+    /// generator accepts; keep-alive tables mark it.
+    pub keep_alive: bool,
+    /// Measured against nginx's single worker for the book's goals
+    /// (`bench nginx`).
+    pub against_nginx: bool,
+    pub launch: Launch,
+}
+
+impl Spec {
+    /// A listing that closes every connection after one response.
+    const fn close(name: &'static str) -> Spec {
+        Spec {
+            name,
+            keep_alive: false,
+            against_nginx: false,
+            launch: Launch::Listing,
+        }
+    }
+
+    /// A listing that keeps connections open for clients that ask.
+    const fn keep_alive(name: &'static str) -> Spec {
+        Spec {
+            keep_alive: true,
+            ..Spec::close(name)
+        }
+    }
+
+    const fn against_nginx(self) -> Spec {
+        Spec {
+            against_nginx: true,
+            ..self
+        }
+    }
+
+    const fn python(name: &'static str, script: &'static str) -> Spec {
+        Spec {
+            name,
+            keep_alive: false,
+            against_nginx: false,
+            launch: Launch::Python { script },
+        }
+    }
+
+    pub fn is_listing(&self) -> bool {
+        self.launch == Launch::Listing
+    }
+
+    /// How tables name it.
+    pub fn label(&self) -> String {
+        label(self.name)
+    }
+}
+
+/// Every server listing, in the book's order. Keep in step with
+/// `tests/support/lib.rs`'s `LISTINGS`.
+pub const LISTINGS: &[Spec] = &[
+    Spec::close("linear").against_nginx(),
+    Spec::close("prefork"),
+    Spec::keep_alive("thread-pool"),
+    Spec::close("threads-accept"),
+    Spec::close("thread-per-connection"),
+    Spec::keep_alive("select"),
+    Spec::keep_alive("poll"),
+    Spec::keep_alive("epoll").against_nginx(),
+    Spec::keep_alive("epoll-edge"),
+    Spec::keep_alive("epoll-reuseport"),
+    Spec::keep_alive("uring"),
+    Spec::keep_alive("tokio-tasks"),
+];
+
+/// nginx with one worker process: the reference for single-threaded models.
+pub const NGINX_ONE: Spec = Spec {
+    name: "nginx-1",
+    keep_alive: true,
+    against_nginx: false,
+    launch: Launch::Nginx { workers: Some(1) },
+};
+
+/// nginx with a worker per core: the reference for the multi-core models.
+pub const NGINX_AUTO: Spec = Spec {
+    name: "nginx-auto",
+    keep_alive: true,
+    against_nginx: false,
+    launch: Launch::Nginx { workers: None },
+};
+
+/// The post's models in the post's language, for the `gil` scenario only:
+/// references, not listings of the book.
+pub const PYTHON: &[Spec] = &[
+    Spec::python("py-linear", "linear.py"),
+    Spec::python("py-prefork", "prefork.py"),
+    Spec::python("py-thread-pool", "thread_pool.py"),
+    Spec::python("py-threads-accept", "threads_accept.py"),
+];
+
+/// Every server the benchmark knows: the listings, then the references.
+pub fn all() -> impl Iterator<Item = &'static Spec> {
+    LISTINGS
+        .iter()
+        .chain([&NGINX_ONE, &NGINX_AUTO])
+        .chain(PYTHON)
+}
+
+pub fn find(name: &str) -> Option<&'static Spec> {
+    all().find(|s| s.name == name)
+}
+
+/// How tables name a server.
+pub fn label(name: &str) -> String {
+    match name {
+        "nginx-1" => "nginx, 1 worker".into(),
+        "nginx-auto" => "nginx, a worker per core".into(),
+        other => match other.strip_prefix("py-") {
+            Some(model) => format!("{model} (Python)"),
+            None => other.into(),
+        },
+    }
+}
+
+/// The workspace root, where `listings/` is.
+pub fn workspace() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// Where the Python reference servers are.
+pub fn python_dir() -> PathBuf {
+    workspace().join("listings/bench/python")
+}
+
+/// Whether a listing is in the workspace (listings may be listed here
+/// before they are written). References are always "present": whether
+/// nginx or python3 is installed is another question.
+pub fn present(spec: &Spec) -> bool {
+    spec.launch != Launch::Listing
+        || workspace()
+            .join("listings")
+            .join(spec.name)
+            .join("Cargo.toml")
+            .is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let names: Vec<&str> = all().map(|s| s.name).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[..i].contains(name), "{name} twice");
+            assert_eq!(find(name).unwrap().name, *name);
+        }
+        assert!(present(find("linear").unwrap()));
+        assert!(present(&NGINX_ONE));
+        assert!(!present(&Spec::close("no-such-listing")));
+        assert_eq!(label("nginx-1"), "nginx, 1 worker");
+        assert_eq!(label("py-thread-pool"), "thread-pool (Python)");
+        for py in PYTHON {
+            let Launch::Python { script } = py.launch else {
+                panic!("{} is not Python", py.name)
+            };
+            assert!(python_dir().join(script).is_file(), "{script}");
+        }
+    }
+}
