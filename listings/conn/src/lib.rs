@@ -128,7 +128,7 @@ impl Conn {
             // nothing more from it: what a client can make us buffer stays
             // bounded.
             while self.written < self.out.len() {
-                match stream.write(&self.out[self.written..]) {
+                match send(stream, &self.out[self.written..], self.closing) {
                     Ok(0) => return Ok(Interest::Close),
                     Ok(n) => self.written += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Write),
@@ -334,6 +334,21 @@ impl Acceptor {
         shed
     }
 }
+
+// ANCHOR: send
+/// Writes what it can of `buf`. When these are the last bytes the
+/// connection sends, it says so (`MSG_MORE`: more is coming, hold on): the
+/// kernel keeps them back until the close that follows at once, and sends
+/// them and the FIN in one packet instead of two.
+fn send(stream: &TcpStream, buf: &[u8], last: bool) -> io::Result<usize> {
+    if last {
+        SockRef::from(stream).send_with_flags(buf, nix::libc::MSG_MORE)
+    } else {
+        let mut stream = stream;
+        stream.write(buf)
+    }
+}
+// ANCHOR_END: send
 
 /// EMFILE: this process has no descriptor left; ENFILE: the system has none.
 fn out_of_descriptors(error: &io::Error) -> bool {
