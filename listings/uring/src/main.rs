@@ -419,8 +419,14 @@ impl Server {
             }
             _ => {
                 let rest = &conn.out[conn.written..];
+                // The last bytes of a connection wait for the close, which
+                // sends them with its FIN in one packet (as `conn::send`).
+                let mut flags = MsgFlags::MSG_NOSIGNAL.bits();
+                if conn.closing {
+                    flags |= nix::libc::MSG_MORE;
+                }
                 opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
-                    .flags(MsgFlags::MSG_NOSIGNAL.bits())
+                    .flags(flags)
                     .build()
             }
         };
