@@ -209,10 +209,10 @@ fn fence_tokens(markdown: &str, prefix: &str) -> Vec<String> {
             continue;
         };
         for token in info.split(|c: char| !(c == '_' || c == '-' || c.is_alphanumeric())) {
-            if let Some(name) = token.strip_prefix(prefix) {
-                if !names.iter().any(|known| known == name) {
-                    names.push(name.to_owned());
-                }
+            if let Some(name) = token.strip_prefix(prefix)
+                && !names.iter().any(|known| known == name)
+            {
+                names.push(name.to_owned());
             }
         }
     }
@@ -247,10 +247,12 @@ fn book_src(book_toml: &str) -> PathBuf {
                 continue;
             };
             let value = value.trim();
-            if key.trim() == "src" && value.len() >= 2 && value.starts_with('"') {
-                if let Some(end) = value[1..].find('"') {
-                    return PathBuf::from(&value[1..1 + end]);
-                }
+            if key.trim() == "src"
+                && value.len() >= 2
+                && value.starts_with('"')
+                && let Some(end) = value[1..].find('"')
+            {
+                return PathBuf::from(&value[1..1 + end]);
             }
         }
     }

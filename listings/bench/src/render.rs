@@ -85,7 +85,12 @@ pub fn all(dir: &Path) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    // The page with every model: from three scenarios at once.
+    let models = match (read(dir, "post")?, read(dir, "sweep")?, read(dir, "slow")?) {
+        (Some(post), Some(sweep), Some(slow)) => table::models(&post, &sweep, &slow),
+        _ => "*Not measured yet: run `cargo run --release -p bench -- all`.*\n".into(),
+    };
+    write(&dir.join("models.md"), &models)
 }
 
 /// A file per listing, for its chapter. A listing this run did not select
