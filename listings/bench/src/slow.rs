@@ -39,11 +39,15 @@ impl SlowClients {
         let mut clients = Vec::new();
         for _ in 0..case.count {
             let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+            // Its life is counted from here, not from when its thread runs.
+            let start = Instant::now();
             stream.set_read_timeout(Some(POLL))?;
             stream.set_write_timeout(Some(Duration::from_secs(1)))?;
             let leave = Arc::clone(&leave);
             let kind = case.kind;
-            clients.push(thread::spawn(move || hang_on(stream, kind, hold, &leave)));
+            clients.push(thread::spawn(move || {
+                hang_on(stream, start, kind, hold, &leave)
+            }));
         }
         Ok(SlowClients {
             leave,
@@ -73,11 +77,11 @@ impl SlowClients {
 /// One slow client's life. Returns when the server dropped it, if it did.
 fn hang_on(
     mut stream: TcpStream,
+    start: Instant,
     kind: SlowKind,
     hold: Duration,
     leave: &AtomicBool,
 ) -> Option<Duration> {
-    let start = Instant::now();
     let mut sent = 0;
     let mut next_byte = start;
     let mut buf = [0u8; 512];

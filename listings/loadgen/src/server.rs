@@ -159,20 +159,7 @@ impl Server {
     /// CPU time (user plus system) of the server, of every process in its
     /// group (its workers), and of the children they have reaped.
     pub fn cpu_time(&self) -> io::Result<Duration> {
-        let ticks_per_sec = sysconf(SysconfVar::CLK_TCK)?
-            .filter(|&t| t > 0)
-            .unwrap_or(100) as u64;
-        // The server's own line must be there; members may come and go.
-        let mut ticks = stat(self.pid())?.cpu_ticks;
-        for (pid, member) in processes() {
-            if member.pgrp == self.pid() && pid != self.pid() {
-                ticks += member.cpu_ticks;
-            }
-        }
-        let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(ticks_per_sec);
-        Ok(Duration::from_nanos(
-            u64::try_from(nanos).unwrap_or(u64::MAX),
-        ))
+        group_cpu_time(self.pid())
     }
 
     /// How long the threads of the server's group have been running or
@@ -342,6 +329,26 @@ fn drain(mut out: impl Read, chunks: mpsc::Sender<Vec<u8>>) {
             Err(_) => return,
         }
     }
+}
+
+/// CPU time (user plus system) of the process group led by `leader`: every
+/// member, and the children each has reaped. The leader must be there;
+/// other members may come and go. The kernel counts in clock ticks
+/// (usually 10 ms).
+pub fn group_cpu_time(leader: u32) -> io::Result<Duration> {
+    let ticks_per_sec = sysconf(SysconfVar::CLK_TCK)?
+        .filter(|&t| t > 0)
+        .unwrap_or(100) as u64;
+    let mut ticks = stat(leader)?.cpu_ticks;
+    for (pid, member) in processes() {
+        if member.pgrp == leader && pid != leader {
+            ticks += member.cpu_ticks;
+        }
+    }
+    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(ticks_per_sec);
+    Ok(Duration::from_nanos(
+        u64::try_from(nanos).unwrap_or(u64::MAX),
+    ))
 }
 
 /// Live (not zombie) processes in process group `pgid`.
