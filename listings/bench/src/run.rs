@@ -25,8 +25,13 @@ const POLL: Duration = Duration::from_millis(5);
 pub enum Client {
     /// ApacheBench, as the post used it.
     Ab,
-    /// The book's load generator (the path of its release binary).
+    /// The book's load generator (the path of its release binary), with
+    /// its default number of threads (one per core, at most one per
+    /// connection).
     Loadgen(PathBuf),
+    /// The same with one thread: the fair match for a single-threaded
+    /// server when both share two cores (see the Results chapter).
+    LoadgenOneThread(PathBuf),
     /// wrk with two threads, running for a fixed time.
     Wrk,
 }
@@ -52,6 +57,7 @@ impl Client {
         match self {
             Client::Ab => "ab",
             Client::Loadgen(_) => "loadgen",
+            Client::LoadgenOneThread(_) => "loadgen -t 1",
             Client::Wrk => "wrk",
         }
     }
@@ -61,7 +67,7 @@ impl Client {
         match self {
             Client::Ab => on_path("ab"),
             Client::Wrk => on_path("wrk"),
-            Client::Loadgen(path) => path.is_file(),
+            Client::Loadgen(path) | Client::LoadgenOneThread(path) => path.is_file(),
         }
     }
 
@@ -79,9 +85,12 @@ impl Client {
                 }
                 PathBuf::from("ab")
             }
-            Client::Loadgen(path) => {
+            Client::Loadgen(path) | Client::LoadgenOneThread(path) => {
                 let timeout = format!("{}", load.timeout.as_secs_f64());
                 args.extend(["--json", "-n", &n, "-c", &c, "-s", &timeout].map(String::from));
+                if matches!(self, Client::LoadgenOneThread(_)) {
+                    args.extend(["-t", "1"].map(String::from));
+                }
                 if keep_alive {
                     args.push("-k".into());
                 }
@@ -252,7 +261,7 @@ pub fn measure(target: &Target, client: &Client, load: &Load, sample: &mut Sampl
     let text = String::from_utf8_lossy(&output.stdout);
     let parsed = match client {
         Client::Ab => parse_ab(&text, sample),
-        Client::Loadgen(_) => parse_loadgen(&text, sample),
+        Client::Loadgen(_) | Client::LoadgenOneThread(_) => parse_loadgen(&text, sample),
         Client::Wrk => parse_wrk(&text, sample),
     };
     if let Err(e) = parsed {

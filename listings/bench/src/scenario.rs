@@ -394,7 +394,8 @@ impl Context {
         for &mode in modes {
             for &c in &levels {
                 let load = self.load(mode, c, self.sizes.post_requests);
-                for client in [Client::Ab, self.loadgen(), Client::Wrk] {
+                let one_thread = Client::LoadgenOneThread(self.bin.join("loadgen"));
+                for client in [Client::Ab, self.loadgen(), one_thread, Client::Wrk] {
                     plan.case(spec, client, load);
                 }
             }

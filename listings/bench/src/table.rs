@@ -370,8 +370,14 @@ pub fn clients(results: &Results) -> String {
     for &mode in &results.params.modes {
         for &c in &results.params.concurrency {
             let get = |client| cell(results, server, client, mode, c, None);
-            let (ab, lg, wrk) = (get("ab"), get("loadgen"), get("wrk"));
-            for (client, cell) in [("ab", &ab), ("loadgen", &lg), ("wrk", &wrk)] {
+            let (ab, lg, lg1, wrk) = (get("ab"), get("loadgen"), get("loadgen -t 1"), get("wrk"));
+            let rows = [
+                ("ab", &ab),
+                ("loadgen", &lg),
+                ("loadgen -t 1", &lg1),
+                ("wrk", &wrk),
+            ];
+            for (client, cell) in rows {
                 let what = format!("{c}, {}", mode.name());
                 match cell.stats() {
                     None => {
@@ -393,13 +399,17 @@ pub fn clients(results: &Results) -> String {
                     }
                 }
             }
-            verdicts.push(clients_verdict(mode, c, &lg, &ab, &wrk));
+            verdicts.push(clients_verdict(mode, c, "loadgen", &lg, &ab, &wrk));
+            if !matches!(lg1, Cell::Absent(_)) {
+                verdicts.push(clients_verdict(mode, c, "loadgen -t 1", &lg1, &ab, &wrk));
+            }
         }
     }
     let _ = writeln!(
         out,
-        "\nAll three against the `{server}` listing on 127.0.0.1: `ab` and the load \
-         generator send {} requests a run, `wrk -t2` runs for {} s; medians over the \
+        "\nAll against the `{server}` listing on 127.0.0.1: `ab` and the load \
+         generator (with its default threads, one per core, and with one thread) \
+         send {} requests a run, `wrk -t2` runs for {} s; medians over the \
          rounds, and the range of the rates. Client CPU is user plus system time of \
          the client process; server CPU, of the server's process group.",
         count(results.params.requests as f64),
@@ -417,8 +427,8 @@ pub fn clients(results: &Results) -> String {
     out
 }
 
-fn clients_verdict(mode: Mode, c: usize, lg: &Cell, ab: &Cell, wrk: &Cell) -> String {
-    let head = format!("{}, {c} connections:", mode.name());
+fn clients_verdict(mode: Mode, c: usize, label: &str, lg: &Cell, ab: &Cell, wrk: &Cell) -> String {
+    let head = format!("{}, {c} connections, `{label}`:", mode.name());
     let Some(l) = lg.stats() else {
         return format!("{head} the load generator gave no figures");
     };
