@@ -331,10 +331,15 @@ pub fn post(results: &Results) -> String {
     out
 }
 
-/// One listing's rows of the post's benchmark, for its chapter.
+/// One listing's rows of the post's benchmark, for its chapter, below the
+/// linear server's from the same run.
 pub fn listing(results: &Results, server: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{POST_HEAD}");
+    // The yardstick first, from the same run.
+    if server != "linear" && results.server("linear").is_some() {
+        post_rows(&mut out, results, "linear");
+    }
     post_rows(&mut out, results, server);
     post_caption(&mut out, results);
     let _ = writeln!(
