@@ -1,8 +1,9 @@
 //! What is particular to the two listings beyond readiness, `uring` and
 //! `tokio-tasks`: the io_uring listing says in one line why it cannot run
-//! where the kernel refuses io_uring, and both keep connections open the
-//! way the event loops do, and let them go (descriptors, buffers and all)
-//! when a client falls silent.
+//! where the kernel refuses io_uring, and both let connections go
+//! (descriptors, buffers and all) when clients fall silent. How they keep
+//! connections open is checked with every other keep-alive listing's, in
+//! `tests/keep_alive.rs`.
 //!
 //! Every test of `uring` first asks `support::skipped`, which prints
 //! `skipped: <reason>` and ends the test where io_uring is unavailable.
@@ -34,55 +35,6 @@ fn read_keep_alive(stream: &mut TcpStream) {
 }
 
 const GET_KEEP_ALIVE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
-const GET_10_KEEP_ALIVE: &[u8] = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
-
-fn many_requests_on_one_connection(name: &str) {
-    if support::skipped(name) {
-        return;
-    }
-    let server = start(name);
-    let mut stream = connect(server.addr());
-    for i in 0..200 {
-        let request = if i % 2 == 0 {
-            GET_KEEP_ALIVE
-        } else {
-            GET_10_KEEP_ALIVE
-        };
-        stream.write_all(request).expect("write");
-        read_keep_alive(&mut stream);
-    }
-    // `Connection: close` is honoured: the response says so, then the end.
-    stream.write_all(GET_CLOSE).expect("write");
-    assert_bytes(&read_to_close(&mut stream).expect("read"), RESPONSE);
-}
-
-fn pipelined_requests_in_order(name: &str) {
-    if support::skipped(name) {
-        return;
-    }
-    let server = start(name);
-    let mut stream = connect(server.addr());
-    // Four requests in one write, the last asking to close, and one more
-    // after it that must not be answered.
-    let requests = [
-        GET_KEEP_ALIVE,
-        GET_10_KEEP_ALIVE,
-        GET_KEEP_ALIVE,
-        GET_CLOSE,
-        GET_KEEP_ALIVE,
-    ]
-    .concat();
-    stream.write_all(&requests).expect("write");
-    let got = read_to_close(&mut stream).expect("read");
-    let want = [
-        RESPONSE_KEEP_ALIVE,
-        RESPONSE_KEEP_ALIVE,
-        RESPONSE_KEEP_ALIVE,
-        RESPONSE,
-    ]
-    .concat();
-    assert_bytes(&got, &want);
-}
 
 /// Silent clients, and one that went quiet after a response, are closed
 /// after `HEAD_TIMEOUT`; then the server holds no more descriptors than
@@ -119,14 +71,6 @@ macro_rules! keep_alive_rows {
         mod $row {
             fn name() -> String {
                 stringify!($row).replace('_', "-")
-            }
-            #[test]
-            fn many_requests_on_one_connection() {
-                super::many_requests_on_one_connection(&name())
-            }
-            #[test]
-            fn pipelined_requests_in_order() {
-                super::pipelined_requests_in_order(&name())
             }
             #[test]
             fn quiet_clients_are_let_go() {
