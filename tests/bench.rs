@@ -149,7 +149,7 @@ fn a_quick_run_writes_every_file() {
 #[test]
 fn the_fixture_is_drawn_whole() {
     let dir = scratch("fixture");
-    let fixtures = Path::new(ROOT).join("listings/bench/fixtures");
+    let fixtures = Path::new(ROOT).join("tools/bench/fixtures");
     for scenario in SCENARIOS {
         let file = format!("{scenario}.json");
         fs::copy(fixtures.join(&file), dir.join(&file)).unwrap();

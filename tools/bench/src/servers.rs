@@ -14,7 +14,7 @@ pub enum Launch {
     Listing,
     /// nginx with this many worker processes; `None` is `auto`, one per core.
     Nginx { workers: Option<usize> },
-    /// A Python reference server: a script of `listings/bench/python/`,
+    /// A Python reference server: a script of `tools/bench/python/`,
     /// run by `python3` (its `#!` line), with the listings' contract.
     Python { script: &'static str },
 }
@@ -152,7 +152,7 @@ pub fn workspace() -> PathBuf {
 
 /// Where the Python reference servers are.
 pub fn python_dir() -> PathBuf {
-    workspace().join("listings/bench/python")
+    workspace().join("tools/bench/python")
 }
 
 /// Whether a listing is in the workspace (listings may be listed here

@@ -86,7 +86,7 @@ impl Installed {
             }
         }
         format!(
-            "# Written by the book's benchmark (listings/bench/src/nginx.rs).
+            "# Written by the book's benchmark (tools/bench/src/nginx.rs).
 worker_processes {workers};
 worker_rlimit_nofile {nofile};
 daemon off;

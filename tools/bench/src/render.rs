@@ -249,7 +249,7 @@ mod tests {
     /// whole, with every server the files name.
     #[test]
     fn draws_the_fixture() {
-        let fixtures = servers::workspace().join("listings/bench/fixtures");
+        let fixtures = servers::workspace().join("tools/bench/fixtures");
         let dir = std::env::temp_dir().join(format!("bench-render-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();

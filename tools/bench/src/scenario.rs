@@ -267,7 +267,7 @@ impl Plan {
                 Some(v) => (
                     Kind::Python,
                     Status::Measured,
-                    format!("{v}, listings/bench/python/{script}: a reference, not a listing"),
+                    format!("{v}, tools/bench/python/{script}: a reference, not a listing"),
                 ),
                 None => (
                     Kind::Python,

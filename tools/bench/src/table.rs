@@ -767,7 +767,7 @@ pub fn gil(results: &Results) -> String {
         out,
         "\n{} requests a run, 8 at a time, a new connection for each; every model but \
          linear with {workers} workers, as in the post. The Python servers are \
-         references written for this comparison (`listings/bench/python/`), not \
+         references written for this comparison (`tools/bench/python/`), not \
          listings of the book.",
         count(results.params.requests as f64)
     );
