@@ -12,20 +12,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use support::{GET_CLOSE, WAIT, assert_bytes, connect, program, read_to_close, start, text};
+use support::{GET_CLOSE, assert_bytes, connect, program, read_to_close, start, text, wait_until};
 use support::{RESPONSE, RESPONSE_KEEP_ALIVE};
-
-/// Polls `done` until it holds, failing the test after [`WAIT`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Reads exactly one keep-alive response.
 fn read_keep_alive(stream: &mut TcpStream) {

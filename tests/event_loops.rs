@@ -3,8 +3,9 @@
 //! up nobody. And the select server's limit: a connection whose descriptor
 //! does not fit in an `fd_set` is closed, and the server goes on.
 //!
-//! Each listing is one line in the `loops!` call at the bottom, with the
-//! arguments it runs with and the threads it should then have.
+//! Each check is a test that puts every event-loop listing of the registry
+//! through it, started with the arguments the registry gives tests, and
+//! expecting the threads the registry says it then has.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -12,8 +13,12 @@ use std::thread;
 use std::time::Duration;
 
 use support::{
-    GET_CLOSE, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start_with,
+    GET_CLOSE, Listing, Model, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start,
+    start_with,
 };
+
+/// How many listings a check runs at once.
+const BATCH: usize = 4;
 
 /// Opens `n` connections, pausing after every few: the listening socket's
 /// queue holds 128, and a connection that finds it full waits a whole
@@ -36,22 +41,25 @@ fn served(server: &Server) {
     assert_bytes(&got, support::RESPONSE);
 }
 
-fn many_idle_connections_stall_nobody(name: &str, args: &[&str], threads: usize) {
-    let server = start_with(name, args);
+fn many_idle_connections_stall_nobody(l: &Listing) -> Result<(), String> {
+    let server = start(l.name);
     let idle = open_many(&server, 500);
     // Served while they all wait, and by no more threads than it started with.
     served(&server);
-    assert_eq!(server.threads().unwrap(), threads);
+    if let Some(threads) = l.threads {
+        assert_eq!(server.threads().unwrap(), threads);
+    }
     // And every one of them is still open, and served when it speaks.
     for mut stream in idle.into_iter().step_by(50) {
         stream.write_all(GET_CLOSE).expect("write");
         let got = read_to_close(&mut stream).expect("read");
         assert_bytes(&got, support::RESPONSE);
     }
+    Ok(())
 }
 
-fn a_trickling_client_stalls_nobody(name: &str, args: &[&str]) {
-    let server = start_with(name, args);
+fn a_trickling_client_stalls_nobody(l: &Listing) -> Result<(), String> {
+    let server = start(l.name);
     let mut slow = connect(server.addr());
     // One byte a second; meanwhile, other clients are served.
     let (first, rest) = GET_CLOSE.split_at(2);
@@ -65,6 +73,7 @@ fn a_trickling_client_stalls_nobody(name: &str, args: &[&str]) {
     slow.write_all(rest).expect("write");
     let got = read_to_close(&mut slow).expect("read");
     assert_bytes(&got, support::RESPONSE);
+    Ok(())
 }
 
 /// More connections than an `fd_set` has bits: those the server cannot
@@ -96,36 +105,16 @@ fn select_sheds_descriptors_past_fd_setsize() {
     }
 }
 
-macro_rules! loops {
-    ($($row:ident($($arg:literal),*) => $threads:literal),* $(,)?) => {$(
-        mod $row {
-            fn name() -> String {
-                stringify!($row).replace('_', "-")
-            }
-            #[test]
-            fn many_idle_connections_stall_nobody() {
-                if support::skipped(&name()) {
-                    return;
-                }
-                super::many_idle_connections_stall_nobody(&name(), &[$($arg),*], $threads)
-            }
-            #[test]
-            fn a_trickling_client_stalls_nobody() {
-                if support::skipped(&name()) {
-                    return;
-                }
-                super::a_trickling_client_stalls_nobody(&name(), &[$($arg),*])
-            }
-        }
-    )*};
+fn event_loop(l: &Listing) -> bool {
+    l.model == Model::EventLoop
 }
 
-loops!(
-    select() => 1,
-    poll() => 1,
-    epoll() => 1,
-    epoll_edge() => 1,
-    // Two loops, and the main thread that waits for them.
-    epoll_reuseport("2") => 3,
-    uring() => 1,
-);
+#[test]
+fn many_idle_connections_stall_nobody_every_loop() {
+    support::for_every_listing(BATCH, event_loop, many_idle_connections_stall_nobody);
+}
+
+#[test]
+fn a_trickling_client_stalls_nobody_every_loop() {
+    support::for_every_listing(usize::MAX, event_loop, a_trickling_client_stalls_nobody);
+}

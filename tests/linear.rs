@@ -34,8 +34,9 @@ fn silent_client_stalls_everyone() {
     assert_bytes(&got, support::RESPONSE);
 }
 
-/// The stall is bounded: the server gives up on a silent client after
-/// `wire::HEAD_TIMEOUT`, then serves the next one.
+/// The stall lasts the head timeout, and no longer: the server waits
+/// `wire::HEAD_TIMEOUT` for the silent client it accepted first, serving
+/// nobody meanwhile, then gives up on it and serves the next one.
 #[test]
 fn the_stall_ends_at_the_head_timeout() {
     let server = start("linear");
@@ -48,6 +49,14 @@ fn the_stall_ends_at_the_head_timeout() {
     let got = read_to_close(&mut next).unwrap();
     assert_bytes(&got, support::RESPONSE);
     let waited = start.elapsed();
+    // The silent client's deadline started when it was accepted, a moment
+    // before `start`.
+    assert!(
+        waited >= wire::HEAD_TIMEOUT - Duration::from_millis(200),
+        "served after {waited:?}: the silent client did not hold the server \
+         for the head timeout ({:?})",
+        wire::HEAD_TIMEOUT
+    );
     assert!(
         waited < wire::HEAD_TIMEOUT + WAIT,
         "waited {waited:?}, more than the head timeout allows"

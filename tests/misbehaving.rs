@@ -7,7 +7,7 @@
 //! the committed file differs. So the chapter cannot say one thing while
 //! the servers do another.
 //!
-//! A listing gets its rows by declaring its model in `support::LISTINGS`;
+//! A listing gets its rows by its model in the registry (`testbed::LISTINGS`);
 //! nothing here names a listing. Each test takes a family of faults and
 //! runs it against every listing at once, each on a server of its own, in
 //! a thread of its own, and reports every listing that failed and the
@@ -29,11 +29,10 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use loadgen::server::Holdings;
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use socket2::{Domain, SockRef, Socket, Type};
-use support::{GET_CLOSE, LISTINGS, Listing, Model, Server, WAIT, text};
+use support::{Check, GET_CLOSE, Holdings, LISTINGS, Listing, Model, Server, WAIT, run_all, text};
 use wire::{BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE};
 
 /// What a client does wrong.
@@ -239,18 +238,6 @@ fn the_book_shows_this_table() {
     );
 }
 
-#[test]
-fn every_listing_has_a_model() {
-    for l in LISTINGS {
-        assert!(
-            l.model.is_some(),
-            "{} in support::LISTINGS has no model: add `.model(Model::...)` to its row",
-            l.name
-        );
-    }
-    assert_eq!(Model::Workers.args(), [Model::WORKERS.to_string()]);
-}
-
 /// No server listing runs a program or opens a file: whatever a client
 /// sends, the worst it can get back is one of four fixed answers. The one
 /// file any of them opens is `/dev/null`, the descriptor `conn::Acceptor`
@@ -296,8 +283,6 @@ fn no_listing_runs_commands_or_opens_files() {
 // ---------------------------------------------------------------------
 // Running a check against every listing at once
 
-type Check = Box<dyn FnOnce() -> Result<(), String> + Send>;
-
 macro_rules! ensure {
     ($cond:expr, $($message:tt)+) => {{
         let holds: bool = $cond;
@@ -307,57 +292,18 @@ macro_rules! ensure {
     }};
 }
 
-/// Runs the checks, `batch` at a time, each in a thread of its own, and
-/// fails with every failure, labelled.
-fn run_all(checks: Vec<(String, Check)>, batch: usize) {
-    let mut failures = Vec::new();
-    let mut checks = checks.into_iter().peekable();
-    while checks.peek().is_some() {
-        let running: Vec<_> = checks
-            .by_ref()
-            .take(batch.max(1))
-            .map(|(label, check)| (label, thread::spawn(check)))
-            .collect();
-        for (label, handle) in running {
-            match handle.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => failures.push(format!("{label}: {e}")),
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_default();
-                    failures.push(format!("{label}: panicked: {message}"));
-                }
-            }
-        }
-    }
-    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+/// One check per listing, `batch` at a time.
+fn for_every_listing(batch: usize, check: fn(&'static Listing) -> Result<(), String>) {
+    support::for_every_listing(batch, |_| true, check);
 }
 
-/// One check per listing.
-fn for_every_listing(batch: usize, check: fn(&'static Listing, Model) -> Result<(), String>) {
-    let checks = LISTINGS
-        .iter()
-        .map(|l| {
-            let check: Check = Box::new(move || check(l, model_of(l)));
-            (l.name.to_string(), check)
-        })
-        .collect();
-    run_all(checks, batch);
-}
-
-fn model_of(l: &Listing) -> Model {
-    l.model
-        .unwrap_or_else(|| panic!("{} has no model in support::LISTINGS", l.name))
-}
-
-/// Starts a listing with the arguments its model needs, and with its
-/// descriptor limit lowered to `max_fds` if given.
-fn start(l: &Listing, model: Model, max_fds: Option<u64>) -> Result<Server, String> {
+/// Starts a listing with the arguments the registry gives tests, and with
+/// its descriptor limit lowered to `max_fds` if given.
+fn start(l: &Listing, max_fds: Option<u64>) -> Result<Server, String> {
     let program = support::program(l.name);
-    Server::start_limited(&program, model.args(), max_fds).map_err(|e| format!("start: {e}"))
+    let args = l.test_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_limited(&program, &args, max_fds).map_err(|e| format!("start: {e}"))
 }
 
 // ---------------------------------------------------------------------
@@ -657,11 +603,11 @@ fn plays_out_at_once(fault: Fault) -> bool {
     )
 }
 
-fn faults_at_once(l: &'static Listing, model: Model) -> Result<(), String> {
-    let server = start(l, model, None)?;
+fn faults_at_once(l: &'static Listing) -> Result<(), String> {
+    let server = start(l, None)?;
     let before = settled(&server);
     for fault in Fault::ALL.into_iter().filter(|&f| plays_out_at_once(f)) {
-        let outcome = outcome(model, fault);
+        let outcome = outcome(l.model, fault);
         let context = format!("a client that {} ({outcome:?})", fault.what());
         commit(server.addr(), l, fault, outcome).map_err(|e| format!("{context}: {e}"))?;
         // Whatever that client did, the next one is served, and soon.
@@ -725,14 +671,14 @@ fn watch_stalled(
     Ok(closed.into_iter().flatten().collect())
 }
 
-fn stall(l: &'static Listing, model: Model, fault: Fault) -> Result<(), String> {
-    let outcome = outcome(model, fault);
-    let server = start(l, model, None)?;
+fn stall(l: &'static Listing, fault: Fault) -> Result<(), String> {
+    let outcome = outcome(l.model, fault);
+    let server = start(l, None)?;
     let before = settled(&server);
 
     // As many stalled clients as the model serves at once, so that a model
     // that can be stalled is; one for those that cannot.
-    let count = model.serves_at_once().unwrap_or(1);
+    let count = l.serves_at_once().unwrap_or(1);
     let since = Instant::now();
     let mut stalled = Vec::new();
     for _ in 0..count {
@@ -778,10 +724,10 @@ fn stall(l: &'static Listing, model: Model, fault: Fault) -> Result<(), String> 
 #[test]
 fn clients_that_never_finish_their_head() {
     let mut checks: Vec<(String, Check)> = Vec::new();
-    for l in LISTINGS {
+    for l in LISTINGS.iter().filter(|l| !support::skipped(l.name)) {
         for fault in [Fault::Silent, Fault::Slowloris] {
             let label = format!("{}, a client that {}", l.name, fault.what());
-            checks.push((label, Box::new(move || stall(l, model_of(l), fault))));
+            checks.push((label, Box::new(move || stall(l, fault))));
         }
     }
     let all = checks.len();
@@ -807,9 +753,9 @@ fn raise_fd_limit(needed: u64) -> u64 {
     }
 }
 
-fn thousand(l: &'static Listing, model: Model) -> Result<(), String> {
-    let outcome = outcome(model, Fault::Thousand);
-    let server = start(l, model, None)?;
+fn thousand(l: &'static Listing) -> Result<(), String> {
+    let outcome = outcome(l.model, Fault::Thousand);
+    let server = start(l, None)?;
     let before = settled(&server);
     let mut clients = Vec::with_capacity(THOUSAND);
     match outcome {
@@ -945,9 +891,9 @@ fn a_thousand_clients_at_once() {
 const FD_LIMIT: u64 = 64;
 const CROWD: usize = 200;
 
-fn over_fd_limit(l: &'static Listing, model: Model) -> Result<(), String> {
-    let outcome = outcome(model, Fault::OverFdLimit);
-    let server = start(l, model, Some(FD_LIMIT))?;
+fn over_fd_limit(l: &'static Listing) -> Result<(), String> {
+    let outcome = outcome(l.model, Fault::OverFdLimit);
+    let server = start(l, Some(FD_LIMIT))?;
     let before = settled(&server);
     let crowd = (0..CROWD)
         .map(|_| connect_in_background(server.addr()))
@@ -961,7 +907,7 @@ fn over_fd_limit(l: &'static Listing, model: Model) -> Result<(), String> {
             let now = server.holdings();
             // Those it serves, those queued for it (one per worker), and
             // one more in hand waiting for room in the queue.
-            let most = 2 * model.serves_at_once().unwrap_or(1) + 1;
+            let most = 2 * l.serves_at_once().unwrap_or(1) + 1;
             ensure!(
                 now.fds <= before.fds + most,
                 "it holds {} descriptors more than before, for {most} clients at most",

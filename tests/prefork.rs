@@ -7,20 +7,11 @@ use std::fs;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{GET_CLOSE, Server, WAIT, assert_bytes, exchange, start, start_with};
-
-/// Polls `done` until it holds, failing the test after [`WAIT`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+use support::{GET_CLOSE, Server, WAIT, assert_bytes, exchange, start, start_with, wait_until};
 
 /// The live processes of the server's group other than the parent.
 fn workers(server: &Server) -> Vec<u32> {
@@ -54,7 +45,7 @@ fn in_group(pid: u32, pgid: u32) -> bool {
 
 #[track_caller]
 fn assert_all_gone(pids: &[u32], pgid: u32) {
-    let left = loadgen::server::group_members(pgid);
+    let left = support::procfs::group_members(pgid);
     assert!(left.is_empty(), "processes left behind: {left:?}");
     let left: Vec<u32> = pids
         .iter()
@@ -136,7 +127,7 @@ fn workers_die_with_a_killed_parent() {
     // Orphans are reaped by whoever adopts them, which may take its time:
     // what matters here is that none of them is still alive.
     wait_until("every worker to die", || {
-        loadgen::server::group_members(pid).is_empty()
+        support::procfs::group_members(pid).is_empty()
     });
 }
 

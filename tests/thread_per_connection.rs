@@ -4,24 +4,16 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{GET_CLOSE, Server, WAIT, assert_bytes, connect, exchange, read_to_close, start};
+use support::{
+    GET_CLOSE, Server, assert_bytes, connect, exchange, read_to_close, start, wait_until,
+};
 
 const NAME: &str = "thread-per-connection";
 
 /// How many clients are connected at once: a bounded experiment.
 const CLIENTS: usize = 200;
-
-/// Polls `done` until it holds, failing the test after [`WAIT`].
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn threads(server: &Server) -> usize {
     server.threads().expect("count the server's threads")

@@ -1,6 +1,8 @@
-//! What the tests share: the table of server listings, one release build of
-//! them per test run, and small blocking clients that say exactly what they
-//! send and check exactly what comes back.
+//! What the tests share: the listings (from the registry,
+//! `testbed::LISTINGS`), one release build of them per test run, a runner
+//! that puts every listing through a check at once, and small blocking
+//! clients that say exactly what they send and check exactly what comes
+//! back.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,121 +10,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub use loadgen::{Server, server::Stopped};
-
-/// One server listing: a workspace crate whose binary has the same name.
-#[derive(Debug, Clone, Copy)]
-pub struct Listing {
-    pub name: &'static str,
-    /// Whether it serves persistent connections when a client asks.
-    pub keep_alive: bool,
-    /// How it serves its clients, which tells what a misbehaving client can
-    /// do to it: see `tests/misbehaving.rs`. Every listing must say, with
-    /// `.model(..)`; a test fails for a row that does not.
-    pub model: Option<Model>,
-}
-
-/// Every server listing in the book. A new listing is one new row here
-/// and one in `tests/listings.rs`.
-pub const LISTINGS: &[Listing] = &[
-    Listing::close("linear").model(Model::Linear),
-    Listing::close("prefork").model(Model::Workers),
-    Listing::keep_alive("thread-pool").model(Model::Workers),
-    Listing::close("threads-accept").model(Model::Workers),
-    Listing::close("thread-per-connection").model(Model::ThreadPerConnection),
-    Listing::keep_alive("select").model(Model::EventLoop),
-    Listing::keep_alive("poll").model(Model::EventLoop),
-    Listing::keep_alive("epoll").model(Model::EventLoop),
-    Listing::keep_alive("epoll-edge").model(Model::EventLoop),
-    Listing::keep_alive("epoll-reuseport").model(Model::EventLoop),
-    Listing::keep_alive("uring").model(Model::EventLoop),
-    Listing::keep_alive("tokio-tasks").model(Model::EventLoop),
-];
-
-/// How a listing serves its clients, as far as a client can tell from
-/// outside: the four kinds of server the fault matrix of
-/// `tests/misbehaving.rs` knows what to expect of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// One connection at a time, served with blocking calls.
-    Linear,
-    /// A fixed number of blocking workers (processes or threads), taken
-    /// from the second argument: tests start it with [`Model::WORKERS`].
-    Workers,
-    /// A new blocking thread for every connection.
-    ThreadPerConnection,
-    /// Non-blocking connections that one thread, or one per core, watches
-    /// for readiness (or completion) and drives, each closed when its
-    /// `conn::Conn::deadline()` passes.
-    EventLoop,
-}
-
-impl Model {
-    /// Every model, in the order of the matrix's columns.
-    pub const ALL: [Model; 4] = [
-        Model::Linear,
-        Model::Workers,
-        Model::ThreadPerConnection,
-        Model::EventLoop,
-    ];
-
-    /// How many workers the tests give a listing with a fixed number.
-    pub const WORKERS: usize = 2;
-
-    /// The arguments that follow the address when a test starts it.
-    pub fn args(self) -> &'static [&'static str] {
-        match self {
-            Model::Workers => &["2"],
-            _ => &[],
-        }
-    }
-
-    /// How many clients it serves at once; `None`: as many as connect.
-    pub fn serves_at_once(self) -> Option<usize> {
-        match self {
-            Model::Linear => Some(1),
-            Model::Workers => Some(Model::WORKERS),
-            Model::ThreadPerConnection | Model::EventLoop => None,
-        }
-    }
-}
-
-impl Listing {
-    /// A listing that closes every connection after one response.
-    const fn close(name: &'static str) -> Listing {
-        Listing {
-            name,
-            keep_alive: false,
-            model: None,
-        }
-    }
-
-    /// A listing that keeps connections open for clients that ask.
-    const fn keep_alive(name: &'static str) -> Listing {
-        Listing {
-            name,
-            keep_alive: true,
-            model: None,
-        }
-    }
-
-    /// Says which model the listing follows.
-    const fn model(self, model: Model) -> Listing {
-        Listing {
-            model: Some(model),
-            ..self
-        }
-    }
-}
-
-pub fn listing(name: &str) -> Listing {
-    *LISTINGS
-        .iter()
-        .find(|l| l.name == name)
-        .unwrap_or_else(|| panic!("no listing named {name} in support::LISTINGS"))
-}
+pub use testbed::{Holdings, LISTINGS, Listing, Model, Server, Stopped, listing, procfs};
 
 /// Every wait in a test is bounded by this unless it says otherwise.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -133,30 +23,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 fn release_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .current_dir(&root)
-            .args(["build", "--release", "--quiet"]);
-        for l in LISTINGS {
-            build.args(["-p", l.name]);
-        }
-        let status = build.status().expect("could not run cargo build");
-        assert!(
-            status.success(),
-            "cargo build --release of the listings failed"
-        );
-        // Cargo honours CARGO_TARGET_DIR in the environment, as we do.
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() {
-            target
-        } else {
-            root.join(target)
-        };
-        target.join("release")
+        testbed::release_build(LISTINGS.iter().map(|l| l.name))
+            .unwrap_or_else(|e| panic!("building the listings: {e}"))
     })
 }
 
@@ -165,54 +33,64 @@ pub fn program(name: &str) -> PathBuf {
     release_dir().join(name)
 }
 
-/// Why this machine cannot run a listing at all, if it cannot: only
-/// `uring` may be refused, by a kernel without io_uring (or one that
-/// forbids it). The listing itself is the judge: it is run once, and either
-/// says it listens (and is stopped) or exits with one line saying why.
+/// Why this machine cannot run a listing at all, if it cannot: only one
+/// whose registry entry says the kernel may refuse it (`uring`, on a kernel
+/// without io_uring or one that forbids it). The listing itself is the
+/// judge: it is run once, and either says it listens (and is stopped) or
+/// exits with one line saying why.
 pub fn unavailable(name: &str) -> Option<String> {
-    static URING: OnceLock<Option<String>> = OnceLock::new();
-    if name != "uring" {
+    static REFUSED: OnceLock<Vec<(&str, Option<String>)>> = OnceLock::new();
+    let refused = REFUSED.get_or_init(|| {
+        LISTINGS
+            .iter()
+            .filter(|l| l.kernel_may_refuse)
+            .map(|l| (l.name, refusal(l.name)))
+            .collect()
+    });
+    refused
+        .iter()
+        .find(|(listing, _)| *listing == name)
+        .and_then(|(_, why)| why.clone())
+}
+
+/// Runs the listing `name` once: `None` if it listens, or what it said
+/// when it exited instead.
+fn refusal(name: &str) -> Option<String> {
+    let mut child = Command::new(program(name))
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run the {name} listing: {e}"));
+    // Its first line, or nothing if it exits first; in a thread, so that
+    // the wait is bounded.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let (sender, first_line) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = first_line.recv_timeout(WAIT).unwrap_or_default();
+    if line.starts_with("listening on ") {
+        let _ = child.kill();
+        let _ = child.wait();
         return None;
     }
-    URING
-        .get_or_init(|| {
-            let mut child = Command::new(program(name))
-                .arg("127.0.0.1:0")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("run the uring listing");
-            // Its first line, or nothing if it exits first; in a thread,
-            // so that the wait is bounded.
-            let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-            let (sender, first_line) = mpsc::channel();
-            thread::spawn(move || {
-                let mut line = String::new();
-                let _ = stdout.read_line(&mut line);
-                let _ = sender.send(line);
-            });
-            let line = first_line.recv_timeout(WAIT).unwrap_or_default();
-            if line.starts_with("listening on ") {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            let _ = child.kill(); // should it hang
-            let output = child
-                .wait_with_output()
-                .expect("wait for the uring listing");
-            let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
-            Some(if why.is_empty() {
-                format!(
-                    "the uring listing exited ({}) saying nothing",
-                    output.status
-                )
-            } else {
-                why
-            })
-        })
-        .clone()
+    let _ = child.kill(); // should it hang
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for the {name} listing: {e}"));
+    let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Some(if why.is_empty() {
+        format!(
+            "the {name} listing exited ({}) saying nothing",
+            output.status
+        )
+    } else {
+        why
+    })
 }
 
 /// For a test that needs the listing `name`: if this machine cannot run
@@ -221,21 +99,86 @@ pub fn unavailable(name: &str) -> Option<String> {
 pub fn skipped(name: &str) -> bool {
     match unavailable(name) {
         Some(reason) => {
-            println!("skipped: {reason}");
+            println!("skipped: {name}: {reason}");
             true
         }
         None => false,
     }
 }
 
-/// Builds (once) and starts a listing on 127.0.0.1:0.
+/// Builds (once) and starts a listing on 127.0.0.1:0, with the arguments
+/// its registry entry gives tests (a number of workers).
 pub fn start(name: &str) -> Server {
-    start_with(name, &[])
+    let args = listing(name).test_args();
+    start_with(name, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-/// Starts a listing with extra arguments after the address.
+/// Starts a listing with these arguments after the address.
 pub fn start_with(name: &str, args: &[&str]) -> Server {
     Server::start(&program(name), args).unwrap_or_else(|e| panic!("starting {name}: {e}"))
+}
+
+/// A check of one listing: `Err` says what went wrong (a panic does too).
+pub type Check = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// Runs the checks, `batch` at a time, each in a thread of its own, and
+/// fails with every failure, labelled.
+pub fn run_all(checks: Vec<(String, Check)>, batch: usize) {
+    let mut failures = Vec::new();
+    let mut checks = checks.into_iter().peekable();
+    while checks.peek().is_some() {
+        let running: Vec<_> = checks
+            .by_ref()
+            .take(batch.max(1))
+            .map(|(label, check)| (label, thread::spawn(check)))
+            .collect();
+        for (label, handle) in running {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(format!("{label}: {e}")),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    failures.push(format!("{label}: panicked: {message}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+/// Runs `check` on every listing that `which` picks and this machine can
+/// run, `batch` at a time (see [`run_all`]). `LISTING=epoll,poll cargo
+/// test` narrows every such test to those listings.
+pub fn for_every_listing(
+    batch: usize,
+    which: impl Fn(&Listing) -> bool,
+    check: fn(&'static Listing) -> Result<(), String>,
+) {
+    let only = std::env::var("LISTING").unwrap_or_default();
+    let checks = LISTINGS
+        .iter()
+        .filter(|l| only.is_empty() || only.split(',').any(|name| name.trim() == l.name))
+        .filter(|l| which(l) && !skipped(l.name))
+        .map(|l| {
+            let check: Check = Box::new(move || check(l));
+            (l.name.to_string(), check)
+        })
+        .collect();
+    run_all(checks, batch);
+}
+
+/// Waits, up to [`WAIT`], until `done` says so; panics naming `what`.
+#[track_caller]
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Connects with every later read and write bounded by [`WAIT`].

@@ -22,8 +22,6 @@
 
 mod chart;
 mod machine;
-mod nginx;
-mod procfs;
 mod progress;
 mod render;
 mod results;
@@ -61,7 +59,7 @@ options:
 
 /// Where the chapters look for their figures.
 fn default_out() -> PathBuf {
-    servers::workspace().join("src/generated")
+    testbed::workspace().join("src/generated")
 }
 
 fn main() -> ExitCode {

@@ -96,7 +96,7 @@ pub fn all(dir: &Path) -> Result<(), String> {
 /// A file per listing, for its chapter. A listing this run did not select
 /// (`--only`) keeps the file it had.
 fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
-    for spec in servers::LISTINGS {
+    for spec in servers::LISTINGS.iter() {
         let path = dir.join(format!("{}.md", spec.name));
         let entry = post.and_then(|r| r.server(spec.name));
         let text = match (post, entry) {
@@ -249,7 +249,7 @@ mod tests {
     /// whole, with every server the files name.
     #[test]
     fn draws_the_fixture() {
-        let fixtures = servers::workspace().join("tools/bench/fixtures");
+        let fixtures = testbed::workspace().join("tools/bench/fixtures");
         let dir = std::env::temp_dir().join(format!("bench-render-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{UsageWho, getrusage};
 
-use crate::procfs::{self, Usage};
 use crate::results::{Mode, Sample};
 use crate::target::Target;
+use testbed::procfs::{self, Usage};
 
 /// How often the server's memory is read during a run.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -123,7 +123,7 @@ fn on_path(program: &str) -> bool {
 /// their path from the workspace root, arguments quoted where the shell
 /// needs it.
 pub fn shell_line(program: &Path, args: &[String]) -> String {
-    let root = crate::servers::workspace();
+    let root = testbed::workspace();
     let program = program
         .strip_prefix(&root)
         .or_else(|_| {
@@ -172,7 +172,7 @@ pub fn measure(target: &Target, client: &Client, load: &Load, sample: &mut Sampl
     let (program, args) = client.command(&target.url(), load, target.any_response());
     sample.command = shell_line(&program, &args);
     let pid = target.pid();
-    let Ok(server_before) = procfs::cpu_time(pid) else {
+    let Ok(server_before) = procfs::group_cpu_time(pid).map(|t| t.as_secs_f64()) else {
         sample.error = Some("the server was gone before the run".into());
         return;
     };
@@ -222,7 +222,7 @@ pub fn measure(target: &Target, client: &Client, load: &Load, sample: &mut Sampl
     };
     let wall = started.elapsed();
     sample.client_cpu = (children_cpu() - children_before).max(0.0);
-    match procfs::cpu_time(pid) {
+    match procfs::group_cpu_time(pid).map(|t| t.as_secs_f64()) {
         Ok(after) => sample.server_cpu = (after - server_before).max(0.0),
         Err(_) => sample.error = Some("the server exited during the run".into()),
     }
@@ -528,7 +528,7 @@ mod tests {
             shell_line(&program, &args),
             "wrk -t2 -c 64 -d 5s --latency -H 'Connection: close' http://127.0.0.1:1/"
         );
-        let loadgen = crate::servers::workspace().join("target/release/loadgen");
+        let loadgen = testbed::workspace().join("target/release/loadgen");
         let keep = Load {
             mode: Mode::KeepAlive,
             ..load

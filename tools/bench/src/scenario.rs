@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::machine::{Limits, Machine};
-use crate::nginx::{self, Installed};
 use crate::progress::Progress;
 use crate::results::{
     Kind, Mode, Params, Results, Sample, ServerEntry, SlowCase, SlowKind, Status,
@@ -21,6 +20,7 @@ use crate::run::{self, Client, Load};
 use crate::servers::{self, Launch, Spec};
 use crate::slow::SlowClients;
 use crate::target::Target;
+use testbed::nginx::{self, Installed};
 
 /// Every scenario, in the order `all` runs them.
 pub const NAMES: [&str; 6] = ["clients", "post", "sweep", "slow", "nginx", "gil"];
@@ -28,9 +28,9 @@ pub const NAMES: [&str; 6] = ["clients", "post", "sweep", "slow", "nginx", "gil"
 /// The concurrency levels of the sweep.
 const SWEEP: [usize; 5] = [1, 8, 64, 256, 1024];
 
-/// The servers the load clients are compared on, the first one present:
-/// a single-threaded server leaves the client a core of its own.
-const CLIENTS_SERVER: [&str; 2] = ["epoll", "linear"];
+/// The server the load clients are compared on: a single-threaded server
+/// leaves the client a core of its own.
+const CLIENTS_SERVER: &str = "epoll";
 
 /// The models the `gil` scenario compares, in Rust and in Python, with the
 /// post's eight workers.
@@ -123,22 +123,18 @@ impl Context {
     pub fn new(options: Options, command: String) -> Result<Context, String> {
         let mut packages: Vec<&str> = servers::LISTINGS
             .iter()
-            .filter(|s| servers::present(s) && selected(&options, s))
+            .filter(|s| selected(&options, s))
             .map(|s| s.name)
             .collect();
         // The clients and gil scenarios run their listings whatever --only
         // says.
-        let clients = CLIENTS_SERVER
-            .iter()
-            .copied()
-            .find(|n| servers::find(n).is_some_and(servers::present));
-        for model in GIL_MODELS.into_iter().chain(clients) {
+        for model in GIL_MODELS.into_iter().chain([CLIENTS_SERVER]) {
             if !packages.contains(&model) {
                 packages.push(model);
             }
         }
         packages.push("loadgen");
-        let bin = build(&packages)?;
+        let bin = testbed::release_build(packages)?;
         let nginx = if options.no_nginx {
             None
         } else {
@@ -164,30 +160,6 @@ impl Context {
 /// Whether `--only` lets this listing run.
 fn selected(options: &Options, spec: &Spec) -> bool {
     options.only.is_empty() || options.only.iter().any(|n| n == spec.name)
-}
-
-/// Builds `packages` in release mode; returns the directory of their
-/// binaries.
-fn build(packages: &[&str]) -> Result<PathBuf, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(servers::workspace())
-        .args(["build", "--release", "--quiet"]);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    let status = cmd.status().map_err(|e| format!("running cargo: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release failed".into());
-    }
-    // We are target/<profile>/bench: the release binaries sit in
-    // target/release whichever profile built us.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let target = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .ok_or("no target dir")?;
-    Ok(target.join("release"))
 }
 
 /// "Python 3.11.7", if python3 runs.
@@ -237,15 +209,10 @@ impl Plan {
     /// Records a server; true if it can run.
     fn add_server(&mut self, spec: &'static Spec, ctx: &Context) -> bool {
         let (kind, status, detail) = match spec.launch {
-            Launch::Listing if servers::present(spec) => (
+            Launch::Listing => (
                 Kind::Listing,
                 Status::Measured,
                 format!("release build of listings/{}", spec.name),
-            ),
-            Launch::Listing => (
-                Kind::Listing,
-                Status::Missing,
-                format!("listings/{} is not in this workspace yet", spec.name),
             ),
             Launch::Nginx { workers } => match &ctx.nginx {
                 Some(n) => (
@@ -321,11 +288,10 @@ impl Plan {
 /// absent ones are recorded as such.
 fn listings(plan: &mut Plan, ctx: &Context) -> Vec<&'static Spec> {
     let mut out = Vec::new();
-    for spec in servers::LISTINGS {
+    for spec in servers::LISTINGS.iter() {
         if !selected(&ctx.options, spec) {
             continue;
         }
-        // One that is not in the workspace is recorded as missing.
         if plan.add_server(spec, ctx) {
             out.push(spec);
         }
@@ -370,11 +336,7 @@ impl Context {
     /// The load generator against `ab` and `wrk`, on one server.
     fn clients(&self) -> Plan {
         let mut plan = Plan::new("clients", self);
-        let spec = CLIENTS_SERVER
-            .iter()
-            .filter_map(|n| servers::find(n))
-            .find(|s| servers::present(s))
-            .expect("the linear listing is present");
+        let spec = servers::find(CLIENTS_SERVER).expect("the clients' server is listed");
         // Not --only's business: this scenario is about the clients.
         plan.add_server(spec, self);
         let modes: &[Mode] = if spec.keep_alive {

@@ -1,10 +1,9 @@
-//! The servers the benchmark runs: every server listing of the book, in the
-//! order the book introduces them, and nginx as a reference.
-//!
-//! A new listing is one new line in [`LISTINGS`]. One that is listed but
-//! not yet in the workspace is skipped, and the tables say so.
+//! The servers the benchmark runs: every server listing of the book, from
+//! the registry (`testbed::LISTINGS`) in the order the book introduces
+//! them, and nginx and the post's Python servers as references.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::LazyLock;
 
 /// How a server is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,28 +33,13 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// A listing that closes every connection after one response.
-    const fn close(name: &'static str) -> Spec {
+    /// A listing, as the registry describes it.
+    fn listing(listing: &testbed::Listing) -> Spec {
         Spec {
-            name,
-            keep_alive: false,
-            against_nginx: false,
+            name: listing.name,
+            keep_alive: listing.keep_alive,
+            against_nginx: listing.against_nginx,
             launch: Launch::Listing,
-        }
-    }
-
-    /// A listing that keeps connections open for clients that ask.
-    const fn keep_alive(name: &'static str) -> Spec {
-        Spec {
-            keep_alive: true,
-            ..Spec::close(name)
-        }
-    }
-
-    const fn against_nginx(self) -> Spec {
-        Spec {
-            against_nginx: true,
-            ..self
         }
     }
 
@@ -78,22 +62,9 @@ impl Spec {
     }
 }
 
-/// Every server listing, in the book's order. Keep in step with
-/// `tests/support/lib.rs`'s `LISTINGS`.
-pub const LISTINGS: &[Spec] = &[
-    Spec::close("linear").against_nginx(),
-    Spec::close("prefork"),
-    Spec::keep_alive("thread-pool"),
-    Spec::close("threads-accept"),
-    Spec::close("thread-per-connection"),
-    Spec::keep_alive("select"),
-    Spec::keep_alive("poll"),
-    Spec::keep_alive("epoll").against_nginx(),
-    Spec::keep_alive("epoll-edge"),
-    Spec::keep_alive("epoll-reuseport"),
-    Spec::keep_alive("uring"),
-    Spec::keep_alive("tokio-tasks"),
-];
+/// Every server listing, in the book's order.
+pub static LISTINGS: LazyLock<Vec<Spec>> =
+    LazyLock::new(|| testbed::LISTINGS.iter().map(Spec::listing).collect());
 
 /// nginx with one worker process: the reference for single-threaded models.
 pub const NGINX_ONE: Spec = Spec {
@@ -144,27 +115,9 @@ pub fn label(name: &str) -> String {
     }
 }
 
-/// The workspace root, where `listings/` is.
-pub fn workspace() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
 /// Where the Python reference servers are.
 pub fn python_dir() -> PathBuf {
-    workspace().join("tools/bench/python")
-}
-
-/// Whether a listing is in the workspace (listings may be listed here
-/// before they are written). References are always "present": whether
-/// nginx or python3 is installed is another question.
-pub fn present(spec: &Spec) -> bool {
-    spec.launch != Launch::Listing
-        || workspace()
-            .join("listings")
-            .join(spec.name)
-            .join("Cargo.toml")
-            .is_file()
+    testbed::workspace().join("tools/bench/python")
 }
 
 #[cfg(test)]
@@ -178,9 +131,8 @@ mod tests {
             assert!(!names[..i].contains(name), "{name} twice");
             assert_eq!(find(name).unwrap().name, *name);
         }
-        assert!(present(find("linear").unwrap()));
-        assert!(present(&NGINX_ONE));
-        assert!(!present(&Spec::close("no-such-listing")));
+        assert_eq!(LISTINGS.len(), testbed::LISTINGS.len());
+        assert!(find("epoll").unwrap().against_nginx);
         assert_eq!(label("nginx-1"), "nginx, 1 worker");
         assert_eq!(label("py-thread-pool"), "thread-pool (Python)");
         for py in PYTHON {

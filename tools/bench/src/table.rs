@@ -857,7 +857,7 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
             String::new()
         }
     };
-    for spec in servers::LISTINGS {
+    for spec in servers::LISTINGS.iter() {
         let server = spec.name;
         if post.server(server).is_none() {
             continue;

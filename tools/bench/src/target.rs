@@ -1,15 +1,15 @@
-//! A server under test, whichever kind: a listing (started by
-//! `loadgen::Server`, which waits for its `listening on` line) or nginx
-//! (started by [`crate::nginx`], which waits for an answer). Either runs in
-//! a process group of its own, led by the pid given here.
+//! A server under test, whichever kind: a listing or a Python reference
+//! (started by `testbed::Server`, which waits for its `listening on` line)
+//! or nginx (started by `testbed::nginx`, which waits for an answer).
+//! Either runs in a process group of its own, led by the pid given here.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use loadgen::Server;
+use testbed::Server;
+use testbed::nginx::{Installed, Nginx};
 
-use crate::nginx::{Installed, Nginx};
 use crate::servers::{Launch, Spec};
 
 /// How long a server gets to exit after SIGTERM before it is killed.

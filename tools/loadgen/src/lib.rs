@@ -23,8 +23,6 @@
 //! always send one, and saying so catches a server that forgets. No retries
 //! either: a reused connection that the server closed before answering is a
 //! `read` failure, not a silent reconnect.
-//!
-//! [`server`] starts and watches the server under test.
 
 use std::fmt;
 use std::io;
@@ -35,10 +33,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
 
 mod response;
-pub mod server;
 mod worker;
-
-pub use server::Server;
 
 /// What to run.
 #[derive(Clone, Debug)]

@@ -3,22 +3,19 @@
 //! 127.0.0.1. It runs in the foreground (`daemon off`) with its master
 //! process, in a process group of its own, from a directory of its own that
 //! holds its configuration, pid file and temporary files, on a port picked
-//! free by binding port 0 first. Like `loadgen::Server`, it is never left
+//! free by binding port 0 first. Like a [`crate::Server`], it is never left
 //! behind: dropping it kills its whole group.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
-
+use crate::group::Group;
 use crate::procfs;
 
 /// How long nginx gets to answer its first request.
@@ -86,7 +83,7 @@ impl Installed {
             }
         }
         format!(
-            "# Written by the book's benchmark (tools/bench/src/nginx.rs).
+            "# Written by the book's benchmark (tools/testbed/src/nginx.rs).
 worker_processes {workers};
 worker_rlimit_nofile {nofile};
 daemon off;
@@ -117,10 +114,9 @@ http {{
 /// A running nginx.
 #[derive(Debug)]
 pub struct Nginx {
-    child: Child,
+    group: Group,
     dir: PathBuf,
     addr: SocketAddr,
-    stopped: bool,
 }
 
 /// Names each nginx's directory apart from the others of this process.
@@ -165,29 +161,28 @@ impl Nginx {
         // nginx's "/dev/stderr" is whatever we give it as stderr: a file,
         // so that what it says can be shown when it matters.
         let log = fs::File::create(dir.join("stderr.log"))?;
-        let spawned = Command::new(&nginx.program)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&config)
-            .args(["-e", "/dev/stderr"])
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
+        let spawned = Group::spawn(
+            Command::new(&nginx.program)
+                .arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&config)
+                .args(["-e", "/dev/stderr"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        let group = match spawned {
+            Ok(group) => group,
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
                 return Err(e);
             }
         };
         let mut server = Nginx {
-            child,
+            group,
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            stopped: false,
         };
         // From here on an early return drops `server`, which kills it.
         server.wait_ready()?;
@@ -198,7 +193,7 @@ impl Nginx {
     fn wait_ready(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + STARTUP;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.group.try_wait()? {
                 return Err(io::Error::other(format!(
                     "nginx exited ({status}): {}",
                     self.log().trim()
@@ -220,7 +215,7 @@ impl Nginx {
         // has held still for a moment.
         let (mut count, mut still) = (0, 0);
         while still < 5 && Instant::now() < deadline {
-            let now = procfs::members(self.pid()).len();
+            let now = procfs::group_members(self.pid()).len();
             still = if now == count && now >= 2 {
                 still + 1
             } else {
@@ -232,8 +227,9 @@ impl Nginx {
         Ok(())
     }
 
+    /// The master's pid, which is also its process group's id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.group.pid()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -249,42 +245,17 @@ impl Nginx {
     /// exits), waits up to `grace`, then kills its group. Returns what it
     /// logged, and whether it had to be killed.
     pub fn stop(mut self, grace: Duration) -> io::Result<(String, bool)> {
-        let start = Instant::now();
-        if self.child.try_wait()?.is_none() {
-            let _ = kill(Pid::from_raw(self.pid() as i32), Signal::SIGTERM);
-        }
-        let mut killed = false;
-        while self.child.try_wait()?.is_none() {
-            if start.elapsed() >= grace {
-                killed = true;
-                break;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        let log = self.log();
-        self.kill();
-        Ok((log, killed))
-    }
-
-    /// SIGKILLs the whole group, reaps the master, removes the directory.
-    fn kill(&mut self) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        let _ = killpg(Pid::from_raw(self.pid() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !procfs::members(self.pid()).is_empty() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
-        let _ = fs::remove_dir_all(&self.dir);
+        let stopped = self.group.stop(grace)?;
+        Ok((self.log(), stopped.killed))
     }
 }
 
 impl Drop for Nginx {
+    /// Kills what is left of the group (a worker that outlived its master),
+    /// then removes the directory.
     fn drop(&mut self) {
-        self.kill();
+        let _ = self.group.kill();
+        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -362,9 +333,13 @@ mod tests {
         let server = Nginx::start(&nginx, Some(1), 16).unwrap();
         assert!(answers(server.addr()));
         let pid = server.pid();
-        assert_eq!(procfs::members(pid).len(), 2, "a master and one worker");
+        assert_eq!(
+            procfs::group_members(pid).len(),
+            2,
+            "a master and one worker"
+        );
         let (log, killed) = server.stop(Duration::from_secs(10)).unwrap();
         assert!(!killed, "{log}");
-        assert!(procfs::members(pid).is_empty());
+        assert!(procfs::group_members(pid).is_empty());
     }
 }

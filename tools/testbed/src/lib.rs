@@ -1,0 +1,26 @@
+//! What the tests and the benchmark share, and the book never shows: which
+//! listings there are, how to build and start one (or nginx) and learn
+//! where it listens, and what `/proc` says about it while it runs.
+//!
+//! - [`LISTINGS`]: the registry. A new model is one entry there, its crate
+//!   under `listings/`, and its chapter; the test tables and the benchmark
+//!   take every listing from it.
+//! - [`Server`]: a listing run as a child process on a free port, in a
+//!   process group of its own, never left behind.
+//! - [`nginx`]: nginx run the same way, as the benchmark's reference.
+//! - [`procfs`]: CPU time, threads, descriptors and memory of a process
+//!   group.
+//! - [`release_build`]: the listings' release binaries, built once.
+
+mod build;
+mod group;
+pub mod nginx;
+pub mod procfs;
+mod registry;
+mod server;
+
+pub use build::{release_build, workspace};
+pub use group::{Group, Stopped};
+pub use procfs::Holdings;
+pub use registry::{LISTINGS, Listing, Model, SHARED, listing};
+pub use server::Server;
