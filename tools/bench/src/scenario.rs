@@ -15,15 +15,12 @@ use crate::machine::{Limits, Machine};
 use crate::nginx::{self, Installed};
 use crate::progress::Progress;
 use crate::results::{
-    Kind, Mode, Params, Results, Sample, ServerEntry, SlowCase, SlowKind, Status,
+    Kind, Mode, Params, Results, Sample, Scenario, ServerEntry, SlowCase, SlowKind, Status,
 };
 use crate::run::{self, Client, Load};
 use crate::servers::{self, Launch, Spec};
 use crate::slow::SlowClients;
 use crate::target::Target;
-
-/// Every scenario, in the order `all` runs them.
-pub const NAMES: [&str; 6] = ["clients", "post", "sweep", "slow", "nginx", "gil"];
 
 /// The concurrency levels of the sweep.
 const SWEEP: [usize; 5] = [1, 8, 64, 256, 1024];
@@ -209,7 +206,7 @@ struct Case {
 
 /// A scenario, planned.
 pub struct Plan {
-    name: &'static str,
+    name: Scenario,
     params: Params,
     servers: Vec<ServerEntry>,
     notes: Vec<String>,
@@ -219,7 +216,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(name: &'static str, ctx: &Context) -> Plan {
+    fn new(name: Scenario, ctx: &Context) -> Plan {
         Plan {
             name,
             params: Params {
@@ -354,22 +351,21 @@ impl Context {
         }
     }
 
-    /// Plans one scenario by name.
-    pub fn plan(&self, name: &str) -> Result<Plan, String> {
-        match name {
-            "clients" => Ok(self.clients()),
-            "post" => Ok(self.post()),
-            "sweep" => Ok(self.sweep()),
-            "slow" => Ok(self.slow()),
-            "nginx" => Ok(self.nginx()),
-            "gil" => Ok(self.gil()),
-            other => Err(format!("no scenario named {other}")),
+    /// Plans one scenario.
+    pub fn plan(&self, scenario: Scenario) -> Plan {
+        match scenario {
+            Scenario::Clients => self.clients(),
+            Scenario::Post => self.post(),
+            Scenario::Sweep => self.sweep(),
+            Scenario::Slow => self.slow(),
+            Scenario::Nginx => self.nginx(),
+            Scenario::Gil => self.gil(),
         }
     }
 
     /// The load generator against `ab` and `wrk`, on one server.
     fn clients(&self) -> Plan {
-        let mut plan = Plan::new("clients", self);
+        let mut plan = Plan::new(Scenario::Clients, self);
         let spec = CLIENTS_SERVER
             .iter()
             .filter_map(|n| servers::find(n))
@@ -410,7 +406,7 @@ impl Context {
     /// The post's benchmark: 100,000 requests, 8 at a time, a new
     /// connection each, with `ab` and with the load generator.
     fn post(&self) -> Plan {
-        let mut plan = Plan::new("post", self);
+        let mut plan = Plan::new(Scenario::Post, self);
         plan.params.requests = self.sizes.post_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -426,7 +422,7 @@ impl Context {
     /// Every server at every concurrency level, close and keep-alive, with
     /// the load generator.
     fn sweep(&self) -> Plan {
-        let mut plan = Plan::new("sweep", self);
+        let mut plan = Plan::new(Scenario::Sweep, self);
         let mut levels = Vec::new();
         for &c in &self.sizes.levels {
             // The slow scenario's clients are not here: c is all.
@@ -466,7 +462,7 @@ impl Context {
 
     /// Slow clients connected while the load generator runs a normal load.
     fn slow(&self) -> Plan {
-        let mut plan = Plan::new("slow", self);
+        let mut plan = Plan::new(Scenario::Slow, self);
         plan.params.requests = self.sizes.slow_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -492,7 +488,7 @@ impl Context {
     /// The book's goals against nginx's single worker, with `wrk -t2 -c64`
     /// as the judge and the load generator beside it.
     fn nginx(&self) -> Plan {
-        let mut plan = Plan::new("nginx", self);
+        let mut plan = Plan::new(Scenario::Nginx, self);
         plan.params.requests = self.sizes.post_requests;
         plan.params.wrk_seconds = self.sizes.wrk_seconds;
         plan.params.concurrency = vec![64];
@@ -523,7 +519,7 @@ impl Context {
     /// The post's three models and one more, in Python and in Rust, all
     /// with the post's eight workers, with `ab` and the load generator.
     fn gil(&self) -> Plan {
-        let mut plan = Plan::new("gil", self);
+        let mut plan = Plan::new(Scenario::Gil, self);
         plan.params.requests = self.sizes.gil_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -601,7 +597,7 @@ impl Context {
                         }
                     });
             let results = Results {
-                scenario: plan.name.into(),
+                scenario: plan.name,
                 command: self.command.clone(),
                 machine: self.machine.clone(),
                 limits: self.limits.clone(),
