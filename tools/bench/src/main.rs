@@ -21,7 +21,9 @@
 //! (their whole process group) from `/proc`.
 
 mod chart;
+mod format;
 mod machine;
+mod markdown;
 mod progress;
 mod render;
 mod results;
@@ -29,13 +31,15 @@ mod run;
 mod scenario;
 mod servers;
 mod slow;
+mod stats;
 mod table;
 mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::scenario::{Context, NAMES, Options};
+use crate::results::Scenario;
+use crate::scenario::{Context, Options};
 
 const USAGE: &str = "\
 usage: bench COMMAND [options]
@@ -81,9 +85,11 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "render" => render::all(&options.out),
-        "all" => measure(&NAMES, options, &args),
-        name if NAMES.contains(&name) => measure(&[name], options, &args),
-        other => Err(format!("unknown command {other}\n{USAGE}")),
+        "all" => measure(&Scenario::ALL, options, &args),
+        name => match name.parse() {
+            Ok(scenario) => measure(&[scenario], options, &args),
+            Err(_) => Err(format!("unknown command {name}\n{USAGE}")),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,14 +140,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 
 /// Runs `scenarios`, writes each one's results file, then every table and
 /// chart.
-fn measure(scenarios: &[&str], options: Options, args: &[String]) -> Result<(), String> {
+fn measure(scenarios: &[Scenario], options: Options, args: &[String]) -> Result<(), String> {
     let command = format!("cargo run --release -p bench -- {}", args.join(" "));
     let out = options.out.clone();
     let ctx = Context::new(options, command)?;
-    let plans = scenarios
-        .iter()
-        .map(|name| ctx.plan(name))
-        .collect::<Result<Vec<_>, _>>()?;
+    let plans = scenarios.iter().map(|&s| ctx.plan(s)).collect();
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     // Each results file is written as soon as its scenario is over.
     ctx.run(plans, |results| {

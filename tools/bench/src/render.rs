@@ -8,10 +8,11 @@ use std::fs;
 use std::path::Path;
 
 use crate::chart::{self, Series};
-use crate::results::{Mode, Results, Status};
-use crate::scenario::NAMES;
+use crate::format::{count, latency, micros};
+use crate::results::{Mode, Results, Scenario, Status};
 use crate::servers;
-use crate::table::{self, cell, count, latency, micros};
+use crate::stats::cell;
+use crate::table;
 
 /// Writes `contents` to `path`, saying so on stderr.
 pub fn write(path: &Path, contents: &str) -> Result<(), String> {
@@ -21,7 +22,7 @@ pub fn write(path: &Path, contents: &str) -> Result<(), String> {
 }
 
 /// A scenario's results, if its file is there.
-fn read(dir: &Path, scenario: &str) -> Result<Option<Results>, String> {
+fn read(dir: &Path, scenario: Scenario) -> Result<Option<Results>, String> {
     let path = dir.join(format!("{scenario}.json"));
     match fs::read_to_string(&path) {
         Ok(text) => Results::from_json(&text)
@@ -36,28 +37,19 @@ fn read(dir: &Path, scenario: &str) -> Result<Option<Results>, String> {
 /// includes always find something.
 pub fn all(dir: &Path) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let not_yet = |scenario: &str| {
-        format!(
-            "*Not measured yet: run `cargo run --release -p bench -- {scenario}` \
-             (or `-- all`).*\n"
-        )
-    };
-    for scenario in NAMES {
+    for scenario in Scenario::ALL {
         let results = read(dir, scenario)?;
         let text = match &results {
-            None => not_yet(scenario),
-            Some(r) => match scenario {
-                "clients" => table::clients(r),
-                "post" => table::post(r),
-                "sweep" => table::sweep(r),
-                "slow" => table::slow(r),
-                "nginx" => table::nginx(r),
-                _ => table::gil(r),
-            },
+            None => format!(
+                "*Not measured yet: run `cargo run --release -p bench -- {scenario}` \
+                 (or `-- all`).*\n"
+            ),
+            Some(r) => table::scenario(scenario, r),
         };
         write(&dir.join(format!("{scenario}.md")), &text)?;
+        // What else each scenario draws.
         match scenario {
-            "clients" => {
+            Scenario::Clients => {
                 let report = results
                     .as_ref()
                     .and_then(|r| r.loadgen_report.clone())
@@ -66,14 +58,14 @@ pub fn all(dir: &Path) -> Result<(), String> {
                     });
                 write(&dir.join("loadgen-report.txt"), &report)?;
             }
-            "post" => {
+            Scenario::Post => {
                 write(
                     &dir.join("cpu-per-request.svg"),
                     &cpu_chart(results.as_ref()),
                 )?;
                 listings(dir, results.as_ref())?;
             }
-            "sweep" => {
+            Scenario::Sweep => {
                 for mode in Mode::BOTH {
                     write(
                         &dir.join(format!("sweep-{}.svg", mode.name())),
@@ -81,12 +73,16 @@ pub fn all(dir: &Path) -> Result<(), String> {
                     )?;
                 }
             }
-            "slow" => write(&dir.join("slow-p99.svg"), &slow_chart(results.as_ref()))?,
-            _ => {}
+            Scenario::Slow => write(&dir.join("slow-p99.svg"), &slow_chart(results.as_ref()))?,
+            Scenario::Nginx | Scenario::Gil => {}
         }
     }
     // The page with every model: from three scenarios at once.
-    let models = match (read(dir, "post")?, read(dir, "sweep")?, read(dir, "slow")?) {
+    let models = match (
+        read(dir, Scenario::Post)?,
+        read(dir, Scenario::Sweep)?,
+        read(dir, Scenario::Slow)?,
+    ) {
         (Some(post), Some(sweep), Some(slow)) => table::models(&post, &sweep, &slow),
         _ => "*Not measured yet: run `cargo run --release -p bench -- all`.*\n".into(),
     };
@@ -253,7 +249,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bench-render-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        for scenario in NAMES {
+        for scenario in Scenario::ALL {
             let from = fixtures.join(format!("{scenario}.json"));
             fs::copy(&from, dir.join(format!("{scenario}.json")))
                 .unwrap_or_else(|e| panic!("{}: {e}", from.display()));

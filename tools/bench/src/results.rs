@@ -4,10 +4,71 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::machine::{Limits, Machine};
+
+/// The benchmark's scenarios. A results file names its scenario by
+/// [`name`](Scenario::name), and is called after it (`post.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// The load generator against `ab` and `wrk`, on one server.
+    Clients,
+    /// The post's benchmark on every listing.
+    Post,
+    /// Every listing and nginx from 1 to 1024 clients at once.
+    Sweep,
+    /// Silent and trickling clients beside a normal load.
+    Slow,
+    /// The book's goals against nginx's single worker.
+    Nginx,
+    /// The post's models in Python beside the same models in Rust.
+    Gil,
+}
+
+impl Scenario {
+    /// Every scenario, in the order `all` runs them.
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Clients,
+        Scenario::Post,
+        Scenario::Sweep,
+        Scenario::Slow,
+        Scenario::Nginx,
+        Scenario::Gil,
+    ];
+
+    /// As the command line, the results file and its name have it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Clients => "clients",
+            Scenario::Post => "post",
+            Scenario::Sweep => "sweep",
+            Scenario::Slow => "slow",
+            Scenario::Nginx => "nginx",
+            Scenario::Gil => "gil",
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Scenario, String> {
+        Scenario::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| format!("no scenario named {name}"))
+    }
+}
 
 /// Whether clients ask for a new connection per request or reuse one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -258,8 +319,7 @@ impl Sample {
 /// One scenario's results file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
-    /// `clients`, `post`, `sweep`, `slow` or `nginx`.
-    pub scenario: String,
+    pub scenario: Scenario,
     /// The benchmark command that wrote this file.
     pub command: String,
     pub machine: Machine,
@@ -310,5 +370,52 @@ impl Results {
 
     pub fn from_json(text: &str) -> Result<Results, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_by_name() {
+        for scenario in Scenario::ALL {
+            assert_eq!(scenario.name().parse(), Ok(scenario));
+            assert_eq!(scenario.to_string(), scenario.name());
+            // The results files name it the same way.
+            let json = serde_json::to_string(&scenario).unwrap();
+            assert_eq!(json, format!("\"{}\"", scenario.name()));
+            assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), scenario);
+        }
+        assert!("render".parse::<Scenario>().is_err());
+        assert!("Post".parse::<Scenario>().is_err());
+    }
+
+    /// The committed fixtures load, each naming the scenario of its file,
+    /// and are written again with the same fields and the same name.
+    #[test]
+    fn fixtures_name_their_scenario() {
+        let files = [
+            (Scenario::Clients, include_str!("../fixtures/clients.json")),
+            (Scenario::Post, include_str!("../fixtures/post.json")),
+            (Scenario::Sweep, include_str!("../fixtures/sweep.json")),
+            (Scenario::Slow, include_str!("../fixtures/slow.json")),
+            (Scenario::Nginx, include_str!("../fixtures/nginx.json")),
+            (Scenario::Gil, include_str!("../fixtures/gil.json")),
+        ];
+        for (scenario, text) in files {
+            let results = Results::from_json(text).unwrap();
+            assert_eq!(results.scenario, scenario);
+            let fields = |text: &str| {
+                let value: serde_json::Value = serde_json::from_str(text).unwrap();
+                let object = value.as_object().unwrap().clone();
+                (
+                    object.keys().cloned().collect::<Vec<_>>(),
+                    object["scenario"].clone(),
+                )
+            };
+            assert_eq!(fields(&results.to_json().unwrap()), fields(text));
+            assert_eq!(fields(text).1, scenario.name());
+        }
     }
 }

@@ -14,16 +14,13 @@ use std::time::Duration;
 use crate::machine::{Limits, Machine};
 use crate::progress::Progress;
 use crate::results::{
-    Kind, Mode, Params, Results, Sample, ServerEntry, SlowCase, SlowKind, Status,
+    Kind, Mode, Params, Results, Sample, Scenario, ServerEntry, SlowCase, SlowKind, Status,
 };
 use crate::run::{self, Client, Load};
 use crate::servers::{self, Launch, Spec};
 use crate::slow::SlowClients;
 use crate::target::Target;
 use testbed::nginx::{self, Installed};
-
-/// Every scenario, in the order `all` runs them.
-pub const NAMES: [&str; 6] = ["clients", "post", "sweep", "slow", "nginx", "gil"];
 
 /// The concurrency levels of the sweep.
 const SWEEP: [usize; 5] = [1, 8, 64, 256, 1024];
@@ -181,7 +178,7 @@ struct Case {
 
 /// A scenario, planned.
 pub struct Plan {
-    name: &'static str,
+    name: Scenario,
     params: Params,
     servers: Vec<ServerEntry>,
     notes: Vec<String>,
@@ -191,7 +188,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(name: &'static str, ctx: &Context) -> Plan {
+    fn new(name: Scenario, ctx: &Context) -> Plan {
         Plan {
             name,
             params: Params {
@@ -320,22 +317,21 @@ impl Context {
         }
     }
 
-    /// Plans one scenario by name.
-    pub fn plan(&self, name: &str) -> Result<Plan, String> {
-        match name {
-            "clients" => Ok(self.clients()),
-            "post" => Ok(self.post()),
-            "sweep" => Ok(self.sweep()),
-            "slow" => Ok(self.slow()),
-            "nginx" => Ok(self.nginx()),
-            "gil" => Ok(self.gil()),
-            other => Err(format!("no scenario named {other}")),
+    /// Plans one scenario.
+    pub fn plan(&self, scenario: Scenario) -> Plan {
+        match scenario {
+            Scenario::Clients => self.clients(),
+            Scenario::Post => self.post(),
+            Scenario::Sweep => self.sweep(),
+            Scenario::Slow => self.slow(),
+            Scenario::Nginx => self.nginx(),
+            Scenario::Gil => self.gil(),
         }
     }
 
     /// The load generator against `ab` and `wrk`, on one server.
     fn clients(&self) -> Plan {
-        let mut plan = Plan::new("clients", self);
+        let mut plan = Plan::new(Scenario::Clients, self);
         let spec = servers::find(CLIENTS_SERVER).expect("the clients' server is listed");
         // Not --only's business: this scenario is about the clients.
         plan.add_server(spec, self);
@@ -372,7 +368,7 @@ impl Context {
     /// The post's benchmark: 100,000 requests, 8 at a time, a new
     /// connection each, with `ab` and with the load generator.
     fn post(&self) -> Plan {
-        let mut plan = Plan::new("post", self);
+        let mut plan = Plan::new(Scenario::Post, self);
         plan.params.requests = self.sizes.post_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -388,7 +384,7 @@ impl Context {
     /// Every server at every concurrency level, close and keep-alive, with
     /// the load generator.
     fn sweep(&self) -> Plan {
-        let mut plan = Plan::new("sweep", self);
+        let mut plan = Plan::new(Scenario::Sweep, self);
         let mut levels = Vec::new();
         for &c in &self.sizes.levels {
             // The slow scenario's clients are not here: c is all.
@@ -428,7 +424,7 @@ impl Context {
 
     /// Slow clients connected while the load generator runs a normal load.
     fn slow(&self) -> Plan {
-        let mut plan = Plan::new("slow", self);
+        let mut plan = Plan::new(Scenario::Slow, self);
         plan.params.requests = self.sizes.slow_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -454,7 +450,7 @@ impl Context {
     /// The book's goals against nginx's single worker, with `wrk -t2 -c64`
     /// as the judge and the load generator beside it.
     fn nginx(&self) -> Plan {
-        let mut plan = Plan::new("nginx", self);
+        let mut plan = Plan::new(Scenario::Nginx, self);
         plan.params.requests = self.sizes.post_requests;
         plan.params.wrk_seconds = self.sizes.wrk_seconds;
         plan.params.concurrency = vec![64];
@@ -485,7 +481,7 @@ impl Context {
     /// The post's three models and one more, in Python and in Rust, all
     /// with the post's eight workers, with `ab` and the load generator.
     fn gil(&self) -> Plan {
-        let mut plan = Plan::new("gil", self);
+        let mut plan = Plan::new(Scenario::Gil, self);
         plan.params.requests = self.sizes.gil_requests;
         plan.params.concurrency = vec![8];
         plan.params.modes = vec![Mode::Close];
@@ -563,7 +559,7 @@ impl Context {
                         }
                     });
             let results = Results {
-                scenario: plan.name.into(),
+                scenario: plan.name,
                 command: self.command.clone(),
                 machine: self.machine.clone(),
                 limits: self.limits.clone(),

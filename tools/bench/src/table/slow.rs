@@ -1,0 +1,65 @@
+//! Normal clients' latency and failures beside slow clients.
+
+use std::fmt::Write;
+
+use super::{footer, name};
+use crate::format::{count, latency};
+use crate::markdown::{Table, left, right};
+use crate::results::{Mode, Results, Scenario};
+use crate::stats::{absent, cell};
+
+pub fn slow(results: &Results) -> String {
+    let mut table = Table::new([
+        left("Server"),
+        left("Slow clients"),
+        right("Requests/s"),
+        right("Latency p50"),
+        right("p99"),
+        right("max"),
+        right("Failed"),
+        // One narrower than the heading, as the tables have always had it.
+        right("Slow clients dropped (all rounds)").rule_width(32),
+    ]);
+    for (i, case) in results.params.slow.iter().enumerate() {
+        for s in &results.servers {
+            let who = name(results, &s.name);
+            if let Some(why) = absent(results, &s.name) {
+                // Once is enough.
+                if i == 0 {
+                    table.row_without_figures(&[&who, "", why]);
+                }
+                continue;
+            }
+            let c = cell(results, &s.name, "loadgen", Mode::Close, 8, Some(*case));
+            let case = case.to_string();
+            match c.stats() {
+                None => table.row_without_figures(&[&who, &case, &c.absent()]),
+                Some(st) => table.row([
+                    who,
+                    case,
+                    count(st.rate),
+                    latency(st.p50),
+                    latency(st.p99),
+                    latency(st.max),
+                    st.failed(),
+                    format!("{} of {}", st.dropped, st.slow_connected),
+                ]),
+            }
+        }
+    }
+    let mut out = table.finish();
+    let _ = writeln!(
+        out,
+        "\nThe slow clients connect first and stay for {} s at most; meanwhile the \
+         load generator sends {} requests, 8 at a time, a new connection for each, \
+         and gives each request {} s. Latency and failures are the normal \
+         clients'. A trickling client sends a request a byte a second and never \
+         finishes it in that time. *Dropped*: closed by the server before the \
+         slow client left.",
+        results.params.slow_hold,
+        count(results.params.requests as f64),
+        results.params.timeout,
+    );
+    footer(&mut out, results, Scenario::Slow);
+    out
+}
