@@ -10,10 +10,13 @@
 //! - [`nginx`]: nginx run the same way, as the benchmark's reference.
 //! - [`procfs`]: CPU time, threads, descriptors and memory of a process
 //!   group.
+//! - [`netstat`]: the kernel's TCP counters (listen overflows, SYN
+//!   retries, TIME_WAIT) around a run.
 //! - [`release_build`]: the listings' release binaries, built once.
 
 mod build;
 mod group;
+pub mod netstat;
 pub mod nginx;
 pub mod procfs;
 mod registry;
