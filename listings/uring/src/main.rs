@@ -47,39 +47,51 @@ static PAUSE: types::Timespec = types::Timespec::new().nsec(10_000_000);
 /// What a submission asks of the kernel. Its completion comes back with
 /// the 64 bits of `user_data` we gave the submission and nothing else to
 /// say what it is about, so they carry the connection's number (high
-/// bits) and the operation (low byte).
+/// bits) and the operation's code (low byte). The codes are written out,
+/// so that they do not depend on the order of the variants, and none is
+/// 0: a submission whose `user_data` was never set is none of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Op {
     /// Accept connections on the listener (connection number 0).
-    Accept,
+    Accept = 1,
     /// The pause after a failed accept is over: accept again.
-    Resume,
+    Resume = 2,
     /// The periodic timeout: time to look at deadlines.
-    Tick,
+    Tick = 3,
     /// Receive into the connection's buffer.
-    Recv,
+    Recv = 4,
     /// Send from the connection's pending responses.
-    Send,
+    Send = 5,
     /// Cancel the connection's operation in flight.
-    Cancel,
+    Cancel = 6,
 }
 
-const OPS: [Op; 6] = [
-    Op::Accept,
-    Op::Resume,
-    Op::Tick,
-    Op::Recv,
-    Op::Send,
-    Op::Cancel,
-];
+impl TryFrom<u8> for Op {
+    type Error = u8;
+
+    /// The operation whose code `code` is, or `code` back if none is.
+    fn try_from(code: u8) -> Result<Op, u8> {
+        match code {
+            1 => Ok(Op::Accept),
+            2 => Ok(Op::Resume),
+            3 => Ok(Op::Tick),
+            4 => Ok(Op::Recv),
+            5 => Ok(Op::Send),
+            6 => Ok(Op::Cancel),
+            _ => Err(code),
+        }
+    }
+}
 
 fn user_data(id: u64, op: Op) -> u64 {
     id << 8 | op as u64
 }
 
 fn decode(user_data: u64) -> (u64, Op) {
-    // Only our own values come back, so the index is always in range.
-    (user_data >> 8, OPS[(user_data & 0xff) as usize])
+    let op = Op::try_from((user_data & 0xff) as u8);
+    // The kernel hands back the values we gave it, and nothing else.
+    (user_data >> 8, op.expect("a code of ours"))
 }
 // ANCHOR_END: user_data
 
@@ -415,4 +427,19 @@ impl Server {
         unsafe { push(&mut self.ring, &tick.user_data(user_data(0, Op::Tick))) }
     }
     // ANCHOR_END: tick
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_decodes_to_the_op_that_has_it() {
+        for code in 0..=u8::MAX {
+            if let Ok(op) = Op::try_from(code) {
+                assert_eq!(op as u8, code, "{op:?}");
+                assert_eq!(decode(user_data(7, op)), (7, op));
+            }
+        }
+    }
 }
