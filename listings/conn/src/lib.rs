@@ -4,7 +4,10 @@
 //! learn that a socket is ready; each hands the socket to
 //! [`Conn::on_ready`], which does as much as the socket allows without
 //! blocking and says what to wait for next. They take connections the same
-//! way too, from an [`Acceptor`].
+//! way too, from an [`Acceptor`]. The io_uring server keeps its
+//! connections in a `Conn` as well, but does their reads and writes its own
+//! way, and tells the `Conn` how each went: [`Conn::received`],
+//! [`Conn::sent`].
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -16,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
 use socket2::SockRef;
 
-use wire::{HEAD_LIMIT, HEAD_TIMEOUT};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES};
 
 // ANCHOR: interest
 /// What a connection waits for next.
@@ -30,11 +33,6 @@ pub enum Interest {
     Close,
 }
 // ANCHOR_END: interest
-
-/// How long a connection that is closing may keep sending bytes we throw
-/// away, and how many: see [`Conn::on_ready`].
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 64 * 1024;
 
 /// The most one call to [`Conn::on_ready`] reads before it lets the other
 /// connections have a turn: see [`Conn::cut_short`].
@@ -50,35 +48,45 @@ pub struct Conn {
     /// Responses owed, and how much of them the socket has taken.
     out: Vec<u8>,
     written: usize,
-    /// Close once `out` is written: the client asked to, or sent a bad head.
-    closing: bool,
-    /// We said we are done (FIN) and are discarding what the client still
-    /// sends until it closes too: see `linger`.
-    lingering: bool,
-    /// The last read came back short: the socket had nothing more, and
-    /// another read now would only return `WouldBlock`.
-    drained: bool,
-    /// The last `on_ready` stopped with bytes perhaps still unread, after
-    /// [`TURN_BYTES`], so that one busy client cannot starve the others.
-    cut_short: bool,
+    /// Where the connection is in its life.
+    state: State,
     /// When the connection is given up: [`HEAD_TIMEOUT`] after it was
     /// accepted or last had a response written, [`LINGER`] once it lingers.
     deadline: Instant,
 }
+
+/// Where a connection is in its life. It starts open, may be closing
+/// after that, and lingering after that; it can be closed in any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading requests, and answering each as soon as its head is
+    /// complete.
+    Open,
+    /// Open, but the last [`Conn::on_ready`] stopped reading after
+    /// [`TURN_BYTES`], with bytes perhaps still unread, so that one busy
+    /// client cannot keep the loop to itself.
+    CutShort,
+    /// The last response is owed: the client asked to close, or sent a
+    /// head we refuse. Nothing more is read until that response is
+    /// written, and then the connection ends. `unread`: the client may
+    /// have sent more than we will ever read.
+    Closing { unread: bool },
+    /// Our FIN is sent. What the client still sends is read and thrown
+    /// away, `discarded` bytes so far, until it closes too.
+    Lingering { discarded: usize },
+}
 // ANCHOR_END: conn
 
 impl Conn {
-    /// A connection just accepted. Its socket must be non-blocking.
+    /// A connection just accepted. To call [`Conn::on_ready`] with it, its
+    /// socket must be non-blocking.
     pub fn new(now: Instant) -> Conn {
         Conn {
             buf: Box::new([0; HEAD_LIMIT]),
             filled: 0,
             out: Vec::new(),
             written: 0,
-            closing: false,
-            lingering: false,
-            drained: false,
-            cut_short: false,
+            state: State::Open,
             deadline: now + HEAD_TIMEOUT,
         }
     }
@@ -97,7 +105,7 @@ impl Conn {
     /// An edge-triggered loop must call `on_ready` again without waiting
     /// for an event, because no new edge will come for bytes already there.
     pub fn cut_short(&self) -> bool {
-        self.cut_short
+        self.state == State::CutShort
     }
     // ANCHOR_END: cut_short
 
@@ -116,112 +124,162 @@ impl Conn {
     }
 
     fn drive(&mut self, mut stream: &TcpStream) -> io::Result<Interest> {
-        if self.lingering {
-            return self.linger(stream);
+        if self.state == State::CutShort {
+            self.state = State::Open;
         }
-        self.drained = false;
-        self.cut_short = false;
+        // Start with what the connection waits for.
+        let mut next = if self.unsent().is_empty() {
+            Interest::Read
+        } else {
+            Interest::Write
+        };
+        let mut drained = false;
         let mut turn = 0;
         loop {
-            self.answer();
-            // Write what we owe. While the client is not taking it, read
-            // nothing more from it: what a client can make us buffer stays
-            // bounded.
-            while self.written < self.out.len() {
-                match send(stream, &self.out[self.written..], self.closing) {
-                    Ok(0) => return Ok(Interest::Close),
-                    Ok(n) => self.written += n,
+            next = match next {
+                Interest::Close => return Ok(Interest::Close),
+                Interest::Write => match send(stream, self.unsent(), self.closing()) {
+                    Ok(0) => Interest::Close,
+                    Ok(n) => self.sent(n, stream)?,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Write),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Interest::Write,
                     Err(e) => return Err(e),
+                },
+                // Two reasons to stop reading an open connection. The
+                // last read came back short: the socket had nothing more,
+                // and another read now would only say `WouldBlock`. (A
+                // lingering one reads on: a read of 0, the client's FIN
+                // behind its last bytes, lets it close at once.)
+                Interest::Read if self.state == State::Open && drained => {
+                    return Ok(Interest::Read);
                 }
-            }
-            if !self.out.is_empty() {
-                // Everything owed is written: the clock starts again.
-                self.out.clear();
-                self.written = 0;
-                self.deadline = Instant::now() + HEAD_TIMEOUT;
-            }
-            if self.closing {
-                return self.close(stream);
-            }
-            if self.drained {
-                return Ok(Interest::Read);
-            }
-            if turn >= TURN_BYTES {
-                self.cut_short = true;
-                return Ok(Interest::Read);
-            }
-            // Never empty here: a full buffer holds a complete head or is
-            // too large, and `answer` has dealt with either.
-            let space = &mut self.buf[self.filled..];
-            debug_assert!(!space.is_empty());
-            match stream.read(space) {
-                // The client closed its side. What it sent is answered
-                // (above) before this; a head it left unfinished never is.
-                Ok(0) => return Ok(Interest::Close),
-                Ok(n) => {
-                    self.drained = n < space.len();
-                    self.filled += n;
-                    turn += n;
+                // Or it has had its turn.
+                Interest::Read if self.state == State::Open && turn >= TURN_BYTES => {
+                    self.state = State::CutShort;
+                    return Ok(Interest::Read);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Read),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+                Interest::Read => {
+                    let space = self.space();
+                    let room = space.len();
+                    match stream.read(space) {
+                        // The client closed its side. What it sent is
+                        // answered by now; a head it left unfinished never is.
+                        Ok(0) => Interest::Close,
+                        Ok(n) => {
+                            drained = n < room;
+                            turn += n;
+                            self.received(n)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(Interest::Read);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => Interest::Read,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
         }
     }
     // ANCHOR_END: on_ready
 
-    // ANCHOR: answer
-    /// Answers every complete head in `buf`, in order, into `out`, and
-    /// keeps the unanswered rest at the front of the buffer.
-    fn answer(&mut self) {
-        if self.closing {
-            return; // the last response is owed already
+    // ANCHOR: received
+    /// Where the next bytes read go: after those not answered yet or, once
+    /// the connection lingers, anywhere in the buffer, since they are
+    /// thrown away.
+    ///
+    /// The buffer is on the heap, and `Conn` writes to it only in
+    /// [`Conn::received`]. So a server may lend it to the kernel until the
+    /// read is done (the io_uring server does).
+    pub fn space(&mut self) -> &mut [u8] {
+        match self.state {
+            State::Lingering { .. } => &mut self.buf[..],
+            _ => &mut self.buf[self.filled..],
         }
+    }
+
+    /// `n` bytes were read into [`Conn::space`]. Answers every complete
+    /// head in order, into the responses owed, and keeps the unanswered
+    /// rest at the front of the buffer; or, once lingering, counts what it
+    /// throws away. Returns what to do next: write what is now owed, read
+    /// more, or close.
+    pub fn received(&mut self, n: usize) -> Interest {
+        if let State::Lingering { discarded } = &mut self.state {
+            *discarded += n;
+            return if *discarded > LINGER_BYTES {
+                Interest::Close
+            } else {
+                Interest::Read
+            };
+        }
+        debug_assert!(!self.closing(), "nothing is read while closing");
+        // A read that took all the room there was may have left more.
+        let full = n == self.buf.len() - self.filled;
+        self.filled += n;
         let answered = wire::answer(&self.buf[..self.filled], &mut self.out);
-        self.closing = answered.close;
         self.buf.copy_within(answered.used..self.filled, 0);
         self.filled -= answered.used;
+        if answered.close {
+            let unread = self.filled > 0 || full;
+            self.state = State::Closing { unread };
+        }
+        // While the client is not taking what it is owed, nothing more is
+        // read from it: what a client can make us buffer stays bounded.
+        if self.out.is_empty() {
+            Interest::Read
+        } else {
+            Interest::Write
+        }
     }
-    // ANCHOR_END: answer
+    // ANCHOR_END: received
+
+    // ANCHOR: sent
+    /// The responses owed and not written yet. Like [`Conn::space`], they
+    /// are on the heap, and `Conn` changes them only in [`Conn::sent`], and
+    /// in [`Conn::received`] when nothing is owed.
+    pub fn unsent(&self) -> &[u8] {
+        &self.out[self.written..]
+    }
+
+    /// Whether [`Conn::unsent`] ends with the last bytes of the connection.
+    pub fn closing(&self) -> bool {
+        matches!(self.state, State::Closing { .. })
+    }
+
+    /// `n` bytes of [`Conn::unsent`] were written. Returns what to do next:
+    /// write the rest; or, everything written, read the next request, or
+    /// end the connection (with a `shutdown` of `stream` if it lingers).
+    pub fn sent(&mut self, n: usize, stream: &TcpStream) -> io::Result<Interest> {
+        self.written += n;
+        if self.written < self.out.len() {
+            return Ok(Interest::Write);
+        }
+        // Everything owed is written: the clock starts again.
+        self.out.clear();
+        self.written = 0;
+        self.deadline = Instant::now() + HEAD_TIMEOUT;
+        match self.state {
+            State::Closing { unread } => self.close(stream, unread),
+            _ => Ok(Interest::Read),
+        }
+    }
+    // ANCHOR_END: sent
 
     // ANCHOR: close
     /// The last response is written. A connection with nothing more to read
     /// is closed at once. One whose client sent more (a head we refused,
     /// requests after a `close`) must not be closed with those bytes
     /// unread: the kernel would answer them with a reset, which can destroy
-    /// the response on its way. So we send our FIN and read and discard
+    /// the response on its way. So we send our FIN, and read and discard
     /// until the client closes too, for [`LINGER`] and [`LINGER_BYTES`] at
     /// most.
-    fn close(&mut self, stream: &TcpStream) -> io::Result<Interest> {
-        if self.filled == 0 && self.drained {
+    fn close(&mut self, stream: &TcpStream, unread: bool) -> io::Result<Interest> {
+        if !unread {
             return Ok(Interest::Close);
         }
         stream.shutdown(Shutdown::Write)?;
-        self.lingering = true;
-        self.filled = 0;
-        self.deadline = self.deadline.min(Instant::now() + LINGER);
-        self.linger(stream)
-    }
-
-    fn linger(&mut self, mut stream: &TcpStream) -> io::Result<Interest> {
-        let mut sink = [0u8; 4096];
-        loop {
-            match stream.read(&mut sink) {
-                Ok(0) => return Ok(Interest::Close),
-                Ok(n) => {
-                    self.filled += n;
-                    if self.filled > LINGER_BYTES {
-                        return Ok(Interest::Close);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Read),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.state = State::Lingering { discarded: 0 };
+        self.deadline = Instant::now() + LINGER;
+        Ok(Interest::Read)
     }
     // ANCHOR_END: close
 }
@@ -433,6 +491,31 @@ mod tests {
         assert_eq!(read_all(&mut client), want);
     }
 
+    /// `received` and `sent` as a server uses them that does its own I/O
+    /// (the io_uring server): told how many bytes each read and write
+    /// moved, they say what comes next.
+    #[test]
+    fn told_what_each_read_and_write_did() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        let heads = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nmore";
+        conn.space()[..heads.len()].copy_from_slice(heads);
+        assert_eq!(conn.received(heads.len()), Interest::Write);
+        assert!(conn.closing());
+        let want = [RESPONSE_KEEP_ALIVE, RESPONSE].concat();
+        assert_eq!(conn.unsent(), want);
+        // A short write: the rest is still owed.
+        assert_eq!(conn.sent(10, &server).unwrap(), Interest::Write);
+        assert_eq!(conn.unsent(), &want[10..]);
+        // All written, with "more" unread: our FIN, then the linger, which
+        // throws away what comes into the whole buffer.
+        assert_eq!(conn.sent(want.len() - 10, &server).unwrap(), Interest::Read);
+        assert_eq!(read_all(&mut client), b"", "the FIN");
+        assert_eq!(conn.space().len(), HEAD_LIMIT);
+        assert_eq!(conn.received(LINGER_BYTES), Interest::Read);
+        assert_eq!(conn.received(1), Interest::Close);
+    }
+
     #[test]
     fn bad_head_lingers_then_closes() {
         let (mut client, server) = pair();
@@ -461,12 +544,13 @@ mod tests {
         head.resize(HEAD_LIMIT + 100, b'a');
         client.write_all(&head).unwrap();
         // The 431 is sent once the buffer is full; the rest is discarded.
+        let lingering = |conn: &Conn| matches!(conn.state, State::Lingering { .. });
         for _ in 0..10 {
-            if settle(&mut conn, &server) == Interest::Close || conn.lingering {
+            if settle(&mut conn, &server) == Interest::Close || lingering(&conn) {
                 break;
             }
         }
-        assert!(conn.lingering);
+        assert!(lingering(&conn));
         client.shutdown(Shutdown::Write).unwrap();
         let got = read_all(&mut client);
         assert_eq!(got, TOO_LARGE);

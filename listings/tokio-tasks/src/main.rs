@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
 use wire::{
-    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE,
-    parse_head,
+    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, LINGER, LINGER_BYTES, RESPONSE,
+    RESPONSE_KEEP_ALIVE, TOO_LARGE, parse_head,
 };
 
 /// How long to wait after an accept that failed for want of descriptors.
@@ -109,14 +109,14 @@ async fn read_head(
 // ANCHOR: close_gently
 /// Closes a connection whose client may still be sending, as `wire` does
 /// for the blocking servers: our FIN first, then read and discard until the
-/// client closes too, for one second and 64 KiB at most.
+/// client closes too, for [`LINGER`] and [`LINGER_BYTES`] at most.
 async fn close_gently(mut stream: TcpStream) {
     if stream.shutdown().await.is_err() {
         return;
     }
     let drain = async {
         let mut sink = [0u8; 4096];
-        let mut left: usize = 64 * 1024;
+        let mut left = LINGER_BYTES;
         while left > 0 {
             match stream.read(&mut sink).await {
                 Ok(0) | Err(_) => break,
@@ -124,6 +124,6 @@ async fn close_gently(mut stream: TcpStream) {
             }
         }
     };
-    let _ = timeout(Duration::from_secs(1), drain).await;
+    let _ = timeout(LINGER, drain).await;
 }
 // ANCHOR_END: close_gently

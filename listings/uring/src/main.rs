@@ -4,24 +4,26 @@
 //! completion queue when each one is done and how it went. It never asks
 //! whether a socket is ready; it never calls `read` or `write` at all.
 //!
-//! The crux: a buffer handed to a receive belongs to the kernel until that
+//! What a connection does with the bytes is what the event loops do:
+//! `conn::Conn`, told how each receive and send went. The crux is what
+//! differs: a buffer handed to a receive belongs to the kernel until that
 //! receive's completion arrives. The kernel writes into it whenever data
 //! comes, long after the call that submitted it returned. So every buffer
 //! lives in its connection, and a connection is dropped only when no
 //! operation of its is in flight.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::ExitCode;
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use std::{env, io};
 
+use conn::{Conn, Interest};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, SockFlag};
-use wire::{HEAD_LIMIT, HEAD_TIMEOUT};
 
 // ANCHOR: constants
 /// Room for this many submissions between two calls into the kernel. When
@@ -39,50 +41,57 @@ static TICK: types::Timespec = types::Timespec::new().nsec(100_000_000);
 
 /// How long accepting pauses when there is no descriptor left (EMFILE).
 static PAUSE: types::Timespec = types::Timespec::new().nsec(10_000_000);
-
-/// How long a connection that is closing may keep sending bytes we throw
-/// away, and how many (as `wire`'s `close_gently`).
-const LINGER: Duration = Duration::from_secs(1);
-const LINGER_BYTES: usize = 64 * 1024;
 // ANCHOR_END: constants
 
 // ANCHOR: user_data
 /// What a submission asks of the kernel. Its completion comes back with
 /// the 64 bits of `user_data` we gave the submission and nothing else to
 /// say what it is about, so they carry the connection's number (high
-/// bits) and the operation (low byte).
+/// bits) and the operation's code (low byte). The codes are written out,
+/// so that they do not depend on the order of the variants, and none is
+/// 0: a submission whose `user_data` was never set is none of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Op {
     /// Accept connections on the listener (connection number 0).
-    Accept,
+    Accept = 1,
     /// The pause after a failed accept is over: accept again.
-    Resume,
+    Resume = 2,
     /// The periodic timeout: time to look at deadlines.
-    Tick,
+    Tick = 3,
     /// Receive into the connection's buffer.
-    Recv,
+    Recv = 4,
     /// Send from the connection's pending responses.
-    Send,
+    Send = 5,
     /// Cancel the connection's operation in flight.
-    Cancel,
+    Cancel = 6,
 }
 
-const OPS: [Op; 6] = [
-    Op::Accept,
-    Op::Resume,
-    Op::Tick,
-    Op::Recv,
-    Op::Send,
-    Op::Cancel,
-];
+impl TryFrom<u8> for Op {
+    type Error = u8;
+
+    /// The operation whose code `code` is, or `code` back if none is.
+    fn try_from(code: u8) -> Result<Op, u8> {
+        match code {
+            1 => Ok(Op::Accept),
+            2 => Ok(Op::Resume),
+            3 => Ok(Op::Tick),
+            4 => Ok(Op::Recv),
+            5 => Ok(Op::Send),
+            6 => Ok(Op::Cancel),
+            _ => Err(code),
+        }
+    }
+}
 
 fn user_data(id: u64, op: Op) -> u64 {
     id << 8 | op as u64
 }
 
 fn decode(user_data: u64) -> (u64, Op) {
-    // Only our own values come back, so the index is always in range.
-    (user_data >> 8, OPS[(user_data & 0xff) as usize])
+    let op = Op::try_from((user_data & 0xff) as u8);
+    // The kernel hands back the values we gave it, and nothing else.
+    (user_data >> 8, op.expect("a code of ours"))
 }
 // ANCHOR_END: user_data
 
@@ -152,43 +161,25 @@ fn listen_and_serve(ring: IoUring) -> io::Result<()> {
 // ANCHOR_END: main
 
 // ANCHOR: conn
-/// One connection. Exactly one operation of it is in flight at any time,
-/// a receive or a send, and the buffer it names belongs to the kernel until
-/// its completion arrives: `buf` for a receive, `out` for a send. Both are
-/// on the heap, so they stay put when the map of connections moves `Conn`
-/// itself.
-struct Conn {
+/// One connection: its socket, its state, and the one operation of it in
+/// flight, a receive or a send. The state is the event loops' `conn::Conn`,
+/// which holds the buffer the operation names: `space()` for a receive,
+/// `unsent()` for a send. That buffer belongs to the kernel until the
+/// operation's completion arrives, and `Conn` keeps it on the heap, where
+/// it stays put when the map of connections moves the entry.
+struct Entry {
     stream: TcpStream,
-    /// Bytes received and not yet answered.
-    buf: Box<[u8; HEAD_LIMIT]>,
-    filled: usize,
-    /// Responses owed, and how much of them the kernel has sent.
-    out: Vec<u8>,
-    written: usize,
-    /// Close once `out` is sent: the client asked to, or sent a bad head.
-    closing: bool,
-    /// We sent our FIN and receive only to throw bytes away (`filled`
-    /// counts them) until the client closes too.
-    lingering: bool,
-    /// Given up when it passes: [`HEAD_TIMEOUT`] after the accept or the
-    /// last response, [`LINGER`] once lingering.
-    deadline: Instant,
+    conn: Conn,
     /// The operation in flight: `Recv` or `Send`.
     op: Op,
 }
 // ANCHOR_END: conn
 
-impl Conn {
-    fn new(stream: TcpStream) -> Conn {
-        Conn {
+impl Entry {
+    fn new(stream: TcpStream) -> Entry {
+        Entry {
             stream,
-            buf: Box::new([0; HEAD_LIMIT]),
-            filled: 0,
-            out: Vec::new(),
-            written: 0,
-            closing: false,
-            lingering: false,
-            deadline: Instant::now() + HEAD_TIMEOUT,
+            conn: Conn::new(Instant::now()),
             op: Op::Recv,
         }
     }
@@ -209,71 +200,26 @@ impl Conn {
                 _ => return None,
             },
         };
-        match self.op {
-            Op::Recv if self.lingering => {
-                self.filled += n;
-                (self.filled <= LINGER_BYTES).then_some(Op::Recv)
-            }
-            Op::Recv => {
-                self.filled += n;
-                self.answer();
-                Some(if self.out.is_empty() {
-                    Op::Recv
-                } else {
-                    Op::Send
-                })
-            }
-            _ => {
-                self.written += n;
-                if self.written < self.out.len() {
-                    return Some(Op::Send); // a short send: the rest
-                }
-                // Everything owed is sent: the clock starts again.
-                self.out.clear();
-                self.written = 0;
-                self.deadline = Instant::now() + HEAD_TIMEOUT;
-                if self.closing {
-                    self.close()
-                } else {
-                    Some(Op::Recv)
-                }
-            }
+        // What a read or a write of `n` bytes means for the connection is
+        // the same as in the event loops.
+        let next = match self.op {
+            Op::Recv => self.conn.received(n),
+            _ => self.conn.sent(n, &self.stream).ok()?,
+        };
+        match next {
+            Interest::Read => Some(Op::Recv),
+            Interest::Write => Some(Op::Send),
+            Interest::Close => None,
         }
     }
     // ANCHOR_END: completed
-
-    /// Answers every complete head in `buf`, in order, into `out`, as
-    /// `conn::Conn` does, and keeps the unanswered rest at the front.
-    fn answer(&mut self) {
-        if self.closing {
-            return;
-        }
-        let answered = wire::answer(&self.buf[..self.filled], &mut self.out);
-        self.closing = answered.close;
-        self.buf.copy_within(answered.used..self.filled, 0);
-        self.filled -= answered.used;
-    }
-
-    /// The last response is sent. With nothing unread, close at once;
-    /// otherwise send our FIN and throw away what the client still sends
-    /// until it closes too, so that the kernel does not answer unread bytes
-    /// with a reset that could destroy the response on its way.
-    fn close(&mut self) -> Option<Op> {
-        if self.filled == 0 || self.stream.shutdown(Shutdown::Write).is_err() {
-            return None;
-        }
-        self.lingering = true;
-        self.filled = 0;
-        self.deadline = self.deadline.min(Instant::now() + LINGER);
-        Some(Op::Recv)
-    }
 }
 
 /// The loop's state: the rings, the listener and the open connections.
 struct Server {
     ring: IoUring,
     listener: TcpListener,
-    conns: HashMap<u64, Conn>,
+    conns: HashMap<u64, Entry>,
     /// The number of the last connection accepted. Numbers are never
     /// reused, so a late completion or cancel cannot hit a newer connection.
     last_id: u64,
@@ -374,7 +320,7 @@ impl Server {
             // SAFETY: the kernel just made this descriptor for us alone.
             let stream = unsafe { TcpStream::from_raw_fd(result) };
             self.last_id += 1;
-            self.conns.insert(self.last_id, Conn::new(stream));
+            self.conns.insert(self.last_id, Entry::new(stream));
             self.submit(self.last_id)?;
             true
         } else {
@@ -406,23 +352,21 @@ impl Server {
     // ANCHOR_END: accept
 
     // ANCHOR: submit
-    /// Submits the connection's next operation, `conn.op`, on its buffer.
+    /// Submits the connection's next operation, `entry.op`, on its buffer.
     fn submit(&mut self, id: u64) -> io::Result<()> {
-        let conn = self.conns.get_mut(&id).expect("a known connection");
-        let fd = types::Fd(conn.stream.as_raw_fd());
-        let entry = match conn.op {
+        let entry = self.conns.get_mut(&id).expect("a known connection");
+        let fd = types::Fd(entry.stream.as_raw_fd());
+        let sqe = match entry.op {
             Op::Recv => {
-                // While lingering, the whole buffer is scratch space.
-                let start = if conn.lingering { 0 } else { conn.filled };
-                let space = &mut conn.buf[start..];
+                let space = entry.conn.space();
                 opcode::Recv::new(fd, space.as_mut_ptr(), space.len() as u32).build()
             }
             _ => {
-                let rest = &conn.out[conn.written..];
+                let rest = entry.conn.unsent();
                 // The last bytes of a connection wait for the close, which
                 // sends them with its FIN in one packet (as `conn::send`).
                 let mut flags = MsgFlags::MSG_NOSIGNAL.bits();
-                if conn.closing {
+                if entry.conn.closing() {
                     flags |= nix::libc::MSG_MORE;
                 }
                 opcode::Send::new(fd, rest.as_ptr(), rest.len() as u32)
@@ -430,27 +374,28 @@ impl Server {
                     .build()
             }
         };
-        let entry = entry.user_data(user_data(id, conn.op));
-        // SAFETY: the buffer is on the heap, owned by `conn`, which stays
-        // in `self.conns` and leaves `buf` and `out` alone until this
-        // operation completes (see `progress`).
-        unsafe { push(&mut self.ring, &entry) }
+        let sqe = sqe.user_data(user_data(id, entry.op));
+        // SAFETY: the buffer is on the heap, owned by `entry.conn`, which
+        // stays in `self.conns`. `Conn` moves it, or writes to it, only in
+        // `received` and `sent`, which are called when this operation has
+        // completed (see `progress`), and not before.
+        unsafe { push(&mut self.ring, &sqe) }
     }
 
     /// The connection's operation completed: go on, or close.
     fn progress(&mut self, id: u64, result: i32) -> io::Result<()> {
-        let Some(conn) = self.conns.get_mut(&id) else {
+        let Some(entry) = self.conns.get_mut(&id) else {
             return Ok(()); // cannot happen: one operation per connection
         };
         // Past its deadline the connection is given up, whatever came.
-        let next = if Instant::now() >= conn.deadline {
+        let next = if Instant::now() >= entry.conn.deadline() {
             None
         } else {
-            conn.completed(result)
+            entry.completed(result)
         };
         match next {
             Some(op) => {
-                conn.op = op;
+                entry.op = op;
                 self.submit(id)
             }
             None => {
@@ -470,9 +415,9 @@ impl Server {
     /// before: until that completion, the kernel may still use its buffer.
     fn tick(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        for (&id, conn) in &self.conns {
-            if conn.deadline <= now {
-                let cancel = opcode::AsyncCancel::new(user_data(id, conn.op)).build();
+        for (&id, entry) in &self.conns {
+            if entry.conn.deadline() <= now {
+                let cancel = opcode::AsyncCancel::new(user_data(id, entry.op)).build();
                 // SAFETY: no buffer.
                 unsafe { push(&mut self.ring, &cancel.user_data(user_data(id, Op::Cancel)))? };
             }
@@ -482,4 +427,19 @@ impl Server {
         unsafe { push(&mut self.ring, &tick.user_data(user_data(0, Op::Tick))) }
     }
     // ANCHOR_END: tick
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_decodes_to_the_op_that_has_it() {
+        for code in 0..=u8::MAX {
+            if let Ok(op) = Op::try_from(code) {
+                assert_eq!(op as u8, code, "{op:?}");
+                assert_eq!(decode(user_data(7, op)), (7, op));
+            }
+        }
+    }
 }

@@ -324,14 +324,19 @@ pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
 // ANCHOR_END: serve_keep_alive
 
 // ANCHOR: close_gently
+/// How long a server that has said it is done waits for a client that is
+/// still sending to finish and close too, and how many of its bytes it
+/// reads and throws away meanwhile. Every listing closes this way.
+pub const LINGER: Duration = Duration::from_secs(1);
+pub const LINGER_BYTES: usize = 64 * 1024;
+
 /// Closes a connection whose client may still be sending. Closing a socket
 /// with unread bytes in its receive buffer makes the kernel send a reset
 /// instead of an orderly end, and a reset can destroy the response on its
 /// way to the client. So: say we are done (FIN), then read and discard what
-/// still comes, until the client closes too, for a bounded time and amount.
+/// still comes, until the client closes too, for [`LINGER`] and
+/// [`LINGER_BYTES`] at most.
 fn close_gently(mut stream: TcpStream) {
-    const LINGER: Duration = Duration::from_secs(1);
-    const LINGER_BYTES: usize = 64 * 1024;
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
