@@ -1,6 +1,9 @@
 //! The edge-triggered epoll server: the `epoll` server's loop, with every
 //! socket registered once, for everything, and reported only when its
 //! state changes.
+//!
+//! Run it with `cargo run --release -p epoll-edge -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::mem;

@@ -1,6 +1,9 @@
 //! One loop per core: N threads, each running the `epoll` server's loop on
 //! a listening socket of its own, all bound to the same port with
 //! `SO_REUSEPORT`. The kernel spreads new connections across the sockets.
+//!
+//! Run it with `cargo run --release -p epoll-reuseport -- [ADDR [N]]`: it listens on
+//! ADDR (default `127.0.0.1:9527`) with N loops (default: one per core).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};

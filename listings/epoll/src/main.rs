@@ -1,4 +1,7 @@
 //! The epoll server: one thread, one event loop, every connection.
+//!
+//! Run it with `cargo run --release -p epoll -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::net::TcpListener;

@@ -1,5 +1,8 @@
 //! The linear server: one connection at a time, start to finish.
 //! Deliberately naive: while it waits on one client, every other waits too.
+//!
+//! Run it with `cargo run --release -p linear -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::net::TcpListener;

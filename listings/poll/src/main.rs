@@ -1,6 +1,9 @@
 //! The poll server: one thread, one loop, every connection. Each turn of
 //! the loop hands the kernel the whole list of sockets and what to watch
 //! each for, and gets back which are ready.
+//!
+//! Run it with `cargo run --release -p poll -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};

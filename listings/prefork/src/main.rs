@@ -6,6 +6,9 @@
 //! calls it, so a parent with threads could hand its workers a lock that
 //! some other thread held at that instant, and that nobody will ever
 //! release in the copy.
+//!
+//! Run it with `cargo run --release -p prefork -- [ADDR [N]]`: it listens on
+//! ADDR (default `127.0.0.1:9527`) with N processes (default: one per core).
 
 use std::collections::HashMap;
 use std::io::{self, Write};

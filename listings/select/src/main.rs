@@ -1,6 +1,9 @@
 //! The select server: the poll server's loop on the oldest readiness
 //! interface. The interest list is two bitmaps, one bit per possible
 //! descriptor, which caps the descriptors it can watch at `FD_SETSIZE`.
+//!
+//! Run it with `cargo run --release -p select -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};

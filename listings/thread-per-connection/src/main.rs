@@ -2,6 +2,9 @@
 //! thread for every connection it gets. Nobody waits for a free worker,
 //! because there is no fixed number of workers; what it costs instead is a
 //! thread's creation for every connection, and a stack for every open one.
+//!
+//! Run it with `cargo run --release -p thread-per-connection -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::io;
 use std::net::TcpListener;

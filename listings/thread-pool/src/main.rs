@@ -1,6 +1,9 @@
 //! Threads fed from a queue, the post's threaded model: the main thread
 //! accepts connections and puts them in a queue; N worker threads take them
 //! out and serve them, for as long as each client keeps its connection.
+//!
+//! Run it with `cargo run --release -p thread-pool -- [ADDR [N]]`: it listens on
+//! ADDR (default `127.0.0.1:9527`) with N threads (default: one per core).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};

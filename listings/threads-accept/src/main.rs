@@ -1,6 +1,9 @@
 //! Threads that each accept: N threads share one listening socket and each
 //! takes its own connections from it, as pre-forked processes do. No queue,
 //! no lock of ours: the kernel hands each connection to one waiting thread.
+//!
+//! Run it with `cargo run --release -p threads-accept -- [ADDR [N]]`: it listens on
+//! ADDR (default `127.0.0.1:9527`) with N threads (default: one per core).
 
 use std::io;
 use std::net::TcpListener;

@@ -11,6 +11,9 @@
 //! comes, long after the call that submitted it returned. So every buffer
 //! lives in its connection, and a connection is dropped only when no
 //! operation of its is in flight.
+//!
+//! Run it with `cargo run --release -p uring -- [ADDR]`: it listens on ADDR
+//! (default `127.0.0.1:9527`).
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
