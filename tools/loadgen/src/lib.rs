@@ -352,17 +352,14 @@ pub(crate) struct Start {
     pub monotonic: TimeSpec,
 }
 
-/// Now, both ways. On Linux an [`Instant`] is a `CLOCK_MONOTONIC` reading;
-/// taken between two readings of that clock, it is their midpoint to
-/// within a few tens of nanoseconds.
+/// Now, both ways. On Linux an [`Instant`] is a `CLOCK_MONOTONIC` reading:
+/// the clock read just after it is later by some tens of nanoseconds, so
+/// that a timer set from it goes off at a due time or just after, never
+/// before.
 fn now() -> io::Result<Start> {
-    let before = clock_gettime(ClockId::CLOCK_MONOTONIC)?;
     let instant = Instant::now();
-    let after = clock_gettime(ClockId::CLOCK_MONOTONIC)?;
-    Ok(Start {
-        instant,
-        monotonic: before + (after - before) / 2,
-    })
+    let monotonic = clock_gettime(ClockId::CLOCK_MONOTONIC)?;
+    Ok(Start { instant, monotonic })
 }
 
 /// User plus system time of this process so far.

@@ -34,8 +34,11 @@ server's.
   -n REQUESTS      the most requests to send
   -d SECS          the most time to send for (fractions ok). Closed loop:
                    no request starts after it. Open loop: the schedule ends
-                   there. With -n too, whichever comes first. Without either:
-                   -n 1000 in closed loop, -d 10 with --rate
+                   there, and requests due before its end are still sent,
+                   however late (an overloaded server can make the run up
+                   to TIMEOUT_SECS longer). With -n too, whichever comes
+                   first. Without either: -n 1000 in closed loop, -d 10
+                   with --rate
   --rate R         open loop: R requests per second in all (fractions ok)
   -c CONCURRENCY   requests in flight at once, each on its own connection;
                    in open loop, the most connections open at once

@@ -645,10 +645,10 @@ impl<'a> OpenLoop<'a> {
                 }
             }
             if woken {
-                // Unless a dispatch since has set it again, for later.
-                if self.armed.is_some_and(|at| at <= Instant::now()) {
-                    self.armed = None;
-                }
+                // It went off. (If a dispatch since set it again, for
+                // later, the next dispatch sets it once more, which is
+                // harmless.)
+                self.armed = None;
                 self.dispatch(Instant::now())?;
             }
             let now = Instant::now();
@@ -760,17 +760,17 @@ impl<'a> OpenLoop<'a> {
         self.dispatch(now)
     }
 
-    /// Fails every request past its deadline.
+    /// Fails every request past its deadline, and starts what is due in
+    /// the slots that frees. (Every tick, whatever it freed: should a
+    /// wake-up ever go missing, the schedule goes on a tick later.)
     fn sweep(&mut self, now: Instant) -> io::Result<()> {
-        let mut freed = false;
         for slot in 0..self.core.slots.len() {
             if self.core.expired(slot, now) {
                 self.core.tally.failures.add(Kind::Timeout);
                 self.core.close(slot);
                 self.free.push_back((slot, now));
-                freed = true;
             }
         }
-        if freed { self.dispatch(now) } else { Ok(()) }
+        self.dispatch(now)
     }
 }
