@@ -453,8 +453,8 @@ impl<'a> Core<'a> {
 
 /// A worker, of either kind.
 pub(crate) enum Worker<'a> {
-    Closed(ClosedLoop<'a>),
-    Open(OpenLoop<'a>),
+    Closed(ClosedWorker<'a>),
+    Open(OpenWorker<'a>),
 }
 
 impl<'a> Worker<'a> {
@@ -467,11 +467,11 @@ impl<'a> Worker<'a> {
     ) -> io::Result<Worker<'a>> {
         let core = Core::new(shared, slots)?;
         Ok(match share {
-            None => Worker::Closed(ClosedLoop {
+            None => Worker::Closed(ClosedWorker {
                 core,
                 deadline: None,
             }),
-            Some(share) => Worker::Open(OpenLoop::new(core, share)?),
+            Some(share) => Worker::Open(OpenWorker::new(core, share)?),
         })
     }
 
@@ -485,13 +485,13 @@ impl<'a> Worker<'a> {
 }
 
 /// A closed-loop worker.
-pub(crate) struct ClosedLoop<'a> {
+pub(crate) struct ClosedWorker<'a> {
     core: Core<'a>,
     /// No request starts after this.
     deadline: Option<Instant>,
 }
 
-impl ClosedLoop<'_> {
+impl ClosedWorker<'_> {
     fn run(mut self, start: Start) -> io::Result<Tally> {
         self.deadline = self.core.shared.duration.map(|d| start.instant + d);
         for slot in 0..self.core.slots.len() {
@@ -586,7 +586,7 @@ impl ClosedLoop<'_> {
 }
 
 /// An open-loop worker.
-pub(crate) struct OpenLoop<'a> {
+pub(crate) struct OpenWorker<'a> {
     core: Core<'a>,
     share: Share,
     /// The next request of this worker's share to start.
@@ -600,8 +600,8 @@ pub(crate) struct OpenLoop<'a> {
     free: VecDeque<(usize, Instant)>,
 }
 
-impl<'a> OpenLoop<'a> {
-    fn new(mut core: Core<'a>, share: Share) -> io::Result<OpenLoop<'a>> {
+impl<'a> OpenWorker<'a> {
+    fn new(mut core: Core<'a>, share: Share) -> io::Result<OpenWorker<'a>> {
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
@@ -614,7 +614,7 @@ impl<'a> OpenLoop<'a> {
         )?;
         core.tally.open = Some(OpenTally::default());
         let slots = core.slots.len();
-        Ok(OpenLoop {
+        Ok(OpenWorker {
             core,
             share,
             next: share.first,
