@@ -1,15 +1,38 @@
 //! An `ab`-like HTTP/1.1 load generator that checks every response it gets.
 //!
-//! [`run`] sends [`Config::requests`] GET requests over
-//! [`Config::concurrency`] connections at once and returns a [`Report`]:
-//! how many came back complete and as expected, how many failed and why, how
-//! fast, and what it cost the client in CPU time.
+//! [`run`] sends GET requests over at most [`Config::concurrency`]
+//! connections at once and returns a [`Report`]: how many came back
+//! complete and as expected, how many failed and why, how fast, how long
+//! they took, how evenly the connections were served, and what it all cost
+//! the client in CPU time.
+//!
+//! Two ways to send:
+//!
+//! - **Closed loop** (the default): each connection sends its next request
+//!   as soon as the last one is answered, so the server sets the pace.
+//! - **Open loop** ([`Config::rate`]): requests are due on a fixed
+//!   schedule, `rate` per second in all, whether or not the server has
+//!   answered the earlier ones. A request due while every connection is
+//!   busy waits for one, and its *corrected* latency counts that wait: it
+//!   runs from the moment the request was due, as a client arriving on its
+//!   own schedule would see it. A server that stalls for a second is then
+//!   seen to delay a second's worth of requests, not only the few that
+//!   were in flight (the "coordinated omission" that closed-loop figures
+//!   suffer from).
+//!
+//! A run is bounded by a number of requests ([`Config::requests`]), by a
+//! time ([`Config::duration`]), or both, whichever comes first.
 //!
 //! How: a few worker threads, each owning its share of the connections and
 //! one edge-triggered epoll instance. A socket is registered once, for
 //! reading and writing, so a request costs no `epoll_ctl` beyond that one.
-//! Workers claim requests from a shared counter, so exactly
-//! `requests` are started however fast each worker goes.
+//! In closed loop, workers claim requests from a shared counter, so exactly
+//! `requests` are started however fast each worker goes; in open loop, each
+//! worker takes every `threads`-th request of the schedule, and a timerfd
+//! wakes it when the next one is due.
+//!
+//! Latencies go into HdrHistograms (three significant digits, constant
+//! memory however long the run), one per worker, added up at the end.
 //!
 //! Without keep-alive, each request asks for `Connection: close`, and the
 //! client reads on after the response until the server closes: the side
@@ -24,16 +47,22 @@
 //! either: a reused connection that the server closed before answering is a
 //! `read` failure, not a silent reconnect.
 
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_gettime};
+use serde::{Deserialize, Serialize};
 
+mod histogram;
+mod report;
 mod response;
 mod worker;
+
+pub use report::{Bound, Fairness, JsonBound, JsonLatency, JsonReport, Latency, OpenLoop, Report};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -44,15 +73,26 @@ pub struct Config {
     pub host: String,
     /// The request target, such as `/`.
     pub path: String,
-    /// How many requests to send in all.
+    /// The most requests to send in all; [`u64::MAX`] for no bound by
+    /// count, when [`Config::duration`] bounds the run.
     pub requests: u64,
-    /// How many requests are in flight at once, each on its own connection.
+    /// The most time to send for. Closed loop: no request starts after it.
+    /// Open loop: the schedule ends there (requests due before it are
+    /// sent, however late). `None`: no bound by time.
+    pub duration: Option<Duration>,
+    /// Open loop: requests per second in all, on a fixed schedule. `None`:
+    /// closed loop.
+    pub rate: Option<f64>,
+    /// How many requests are in flight at once, each on its own connection:
+    /// in open loop, the most connections open at once.
     pub concurrency: usize,
     /// Worker threads; 0 picks `min(concurrency, available cores)`.
     pub threads: usize,
     /// Reuse connections (`-k`); otherwise ask the server to close each one.
     pub keep_alive: bool,
     /// The most one request may take, from connect (or write) to its end.
+    /// In open loop, also the most a due request waits for a connection:
+    /// one that waits longer is never sent, and counts as a timeout.
     pub timeout: Duration,
     /// What counts as a correct response.
     pub expect: Expect,
@@ -72,14 +112,17 @@ pub enum Expect {
 }
 
 impl Config {
-    /// 1000 requests, 8 at a time, one connection per request, each allowed
-    /// 10 s, every response checked against the book's.
+    /// 1000 requests in closed loop, 8 at a time, one connection per
+    /// request, each allowed 10 s, every response checked against the
+    /// book's.
     pub fn new(addr: SocketAddr) -> Config {
         Config {
             addr,
             host: addr.to_string(),
             path: "/".to_string(),
             requests: 1000,
+            duration: None,
+            rate: None,
             concurrency: 8,
             threads: 0,
             keep_alive: false,
@@ -158,7 +201,7 @@ pub(crate) enum Kind {
 
 /// Failed requests by kind. Every request that did not complete as
 /// expected is counted exactly once, under the first thing that went wrong.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failures {
     /// The connection could not be set up (refused, no ports left, ...).
     pub connect: u64,
@@ -173,7 +216,8 @@ pub struct Failures {
     pub status: u64,
     /// A well-formed 2xx response, but not the expected bytes.
     pub mismatch: u64,
-    /// Not over within the timeout.
+    /// Not over within the timeout; in open loop, also a request that
+    /// waited that long for a connection and was never sent.
     pub timeout: u64,
 }
 
@@ -210,7 +254,7 @@ impl Failures {
         self.timeout += other.timeout;
     }
 
-    fn by_kind(&self) -> [(&'static str, u64); 7] {
+    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 7] {
         [
             ("connect", self.connect),
             ("write", self.write),
@@ -223,188 +267,36 @@ impl Failures {
     }
 }
 
-/// Latency percentiles over the completed requests: from the connect (or,
-/// on a reused connection, from the write) to the last byte of the response.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Latency {
-    pub p50: Duration,
-    pub p90: Duration,
-    pub p99: Duration,
-    pub max: Duration,
-}
-
-impl Latency {
-    fn of(mut samples: Vec<Duration>) -> Latency {
-        samples.sort_unstable();
-        // Nearest rank: the smallest sample with at least p of all at or below it.
-        let rank = |p: f64| {
-            let i = (p * samples.len() as f64).ceil() as usize;
-            samples
-                .get(i.saturating_sub(1))
-                .copied()
-                .unwrap_or_default()
-        };
-        Latency {
-            p50: rank(0.50),
-            p90: rank(0.90),
-            p99: rank(0.99),
-            max: samples.last().copied().unwrap_or_default(),
-        }
-    }
-}
-
-/// What a run found.
-#[derive(Clone, Debug)]
-pub struct Report {
-    /// Requests attempted: always [`Config::requests`].
-    pub requests: u64,
-    /// Responses received complete and as expected.
-    pub completed: u64,
-    /// The rest: `completed + failures.total() == requests`.
-    pub failures: Failures,
-    /// TCP connections opened (established; refused ones do not count).
-    pub connections: u64,
-    pub elapsed: Duration,
-    /// All response bytes received, failed responses included.
-    pub bytes: u64,
-    /// Body bytes of the completed responses.
-    pub body_bytes: u64,
-    pub latency: Latency,
-    /// User plus system CPU time of this whole process during the run
-    /// (`getrusage(RUSAGE_SELF)`), so anything else it did meanwhile counts.
-    pub cpu: Duration,
-    pub concurrency: usize,
-    /// Worker threads used.
-    pub threads: usize,
-    pub keep_alive: bool,
-}
-
-impl Report {
-    /// Completed requests per second.
-    pub fn requests_per_sec(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.completed as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    /// Client CPU time per request attempted.
-    pub fn cpu_per_request(&self) -> Duration {
-        self.cpu
-            .checked_div(self.requests.try_into().unwrap_or(u32::MAX))
-            .unwrap_or_default()
-    }
-
-    /// All fields on one line of JSON; durations in seconds.
-    pub fn to_json(&self) -> String {
-        let secs = |d: Duration| d.as_secs_f64();
-        let failures: Vec<String> = self
-            .failures
-            .by_kind()
-            .iter()
-            .map(|(k, n)| format!("\"{k}\":{n}"))
-            .collect();
-        let l = &self.latency;
-        format!(
-            concat!(
-                "{{\"requests\":{},\"completed\":{},\"failures\":{{{}}},\"connections\":{},",
-                "\"elapsed\":{},\"bytes\":{},\"body_bytes\":{},",
-                "\"latency\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}},",
-                "\"cpu\":{},\"concurrency\":{},\"threads\":{},\"keep_alive\":{},",
-                "\"requests_per_sec\":{},\"cpu_per_request\":{}}}"
-            ),
-            self.requests,
-            self.completed,
-            failures.join(","),
-            self.connections,
-            secs(self.elapsed),
-            self.bytes,
-            self.body_bytes,
-            secs(l.p50),
-            secs(l.p90),
-            secs(l.p99),
-            secs(l.max),
-            secs(self.cpu),
-            self.concurrency,
-            self.threads,
-            self.keep_alive,
-            self.requests_per_sec(),
-            secs(self.cpu_per_request()),
-        )
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let mode = if self.keep_alive {
-            "keep-alive"
-        } else {
-            "close"
-        };
-        writeln!(
-            f,
-            "Concurrency:          {} ({} threads, {mode})",
-            self.concurrency, self.threads
-        )?;
-        writeln!(f, "Requests:             {}", self.requests)?;
-        writeln!(f, "Completed:            {}", self.completed)?;
-        write!(f, "Failed:               {}", self.failures.total())?;
-        if self.failures.total() > 0 {
-            let kinds: Vec<String> = self
-                .failures
-                .by_kind()
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            write!(f, " ({})", kinds.join(", "))?;
-        }
-        writeln!(f)?;
-        writeln!(f, "Connections:          {}", self.connections)?;
-        writeln!(
-            f,
-            "Bytes received:       {} ({} in bodies)",
-            self.bytes, self.body_bytes
-        )?;
-        writeln!(
-            f,
-            "Time taken:           {:.3} s",
-            self.elapsed.as_secs_f64()
-        )?;
-        writeln!(f, "Requests per second:  {:.0}", self.requests_per_sec())?;
-        let l = &self.latency;
-        writeln!(
-            f,
-            "Latency (ms):         p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p99),
-            ms(l.max)
-        )?;
-        write!(
-            f,
-            "Client CPU:           {:.3} s, {:.1} µs per request",
-            self.cpu.as_secs_f64(),
-            self.cpu_per_request().as_secs_f64() * 1e6
-        )
-    }
-}
-
 /// Runs the load and reports. `Err` only when the run cannot be set up;
 /// whatever the server does ends up in the report.
 pub fn run(config: &Config) -> io::Result<Report> {
+    let invalid = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_string()));
     if config.concurrency == 0 || config.timeout.is_zero() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "concurrency and timeout must be more than zero",
-        ));
+        return invalid("concurrency and timeout must be more than zero");
     }
+    if config.duration.is_some_and(|d| d.is_zero()) {
+        return invalid("the duration must be more than zero");
+    }
+    if config.requests == u64::MAX && config.duration.is_none() {
+        return invalid("a run needs a bound: a number of requests or a duration");
+    }
+    if config.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return invalid("the rate must be a positive number of requests per second");
+    }
+    // Open loop: every request of the schedule, numbered from 0, is due at
+    // i / rate seconds after the start; with a duration, only those due
+    // before its end are on it.
+    let scheduled = config.rate.map(|rate| {
+        let by_time = config.duration.map_or(u64::MAX, |d| {
+            // Less a hair, so that float noise cannot put a request due at
+            // exactly the end on the schedule.
+            (d.as_secs_f64() * rate - 1e-9).ceil().max(0.0) as u64
+        });
+        config.requests.min(by_time)
+    });
     // More connections than requests would sit idle.
-    let slots =
-        usize::try_from(config.requests).map_or(config.concurrency, |n| n.min(config.concurrency));
+    let most = scheduled.unwrap_or(config.requests);
+    let slots = usize::try_from(most).map_or(config.concurrency, |n| n.min(config.concurrency));
     let threads = match config.threads {
         0 => thread::available_parallelism().map_or(1, usize::from),
         n => n,
@@ -412,17 +304,27 @@ pub fn run(config: &Config) -> io::Result<Report> {
     .clamp(1, slots.max(1));
     allow_descriptors(slots)?;
     let shared = worker::Shared::new(config)?;
+    // Everything a worker needs is set up before the clock starts, so that
+    // the first requests of a schedule are not late for it.
+    let workers = (0..threads)
+        .map(|t| {
+            // Share the slots out as evenly as they go.
+            let mine = slots / threads + usize::from(t < slots % threads);
+            let plan = scheduled.map(|total| worker::Share {
+                first: t as u64,
+                step: threads as u64,
+                total,
+            });
+            worker::Worker::new(&shared, mine, plan)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
 
     let cpu_before = cpu_time()?;
-    let start = Instant::now();
+    let start = now()?;
     let tallies: Vec<io::Result<worker::Tally>> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                // Share the slots out as evenly as they go.
-                let mine = slots / threads + usize::from(t < slots % threads);
-                let shared = &shared;
-                scope.spawn(move || worker::Worker::new(shared, mine)?.run())
-            })
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|w| scope.spawn(move || w.run(start)))
             .collect();
         handles
             .into_iter()
@@ -432,35 +334,32 @@ pub fn run(config: &Config) -> io::Result<Report> {
             })
             .collect()
     });
-    let elapsed = start.elapsed();
+    let elapsed = start.instant.elapsed();
     let cpu = cpu_time()?.saturating_sub(cpu_before);
 
-    let mut report = Report {
-        requests: config.requests,
-        completed: 0,
-        failures: Failures::default(),
-        connections: 0,
-        elapsed,
-        bytes: 0,
-        body_bytes: 0,
-        latency: Latency::default(),
-        cpu,
-        concurrency: config.concurrency,
-        threads,
-        keep_alive: config.keep_alive,
-    };
-    let mut samples = Vec::new();
+    let mut total = worker::Tally::default();
     for tally in tallies {
-        let tally = tally?;
-        report.completed += tally.completed;
-        report.failures.merge(&tally.failures);
-        report.connections += tally.connections;
-        report.bytes += tally.bytes;
-        report.body_bytes += tally.body_bytes;
-        samples.extend(tally.latencies);
+        total.merge(tally?);
     }
-    report.latency = Latency::of(samples);
-    Ok(report)
+    Ok(report::Report::of(config, total, elapsed, cpu, threads))
+}
+
+/// The moment a run starts, as an [`Instant`] and as a reading of the same
+/// clock (`CLOCK_MONOTONIC`) that a timerfd can be armed with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Start {
+    pub instant: Instant,
+    pub monotonic: TimeSpec,
+}
+
+/// Now, both ways. On Linux an [`Instant`] is a `CLOCK_MONOTONIC` reading:
+/// the clock read just after it is later by some tens of nanoseconds, so
+/// that a timer set from it goes off at a due time or just after, never
+/// before.
+fn now() -> io::Result<Start> {
+    let instant = Instant::now();
+    let monotonic = clock_gettime(ClockId::CLOCK_MONOTONIC)?;
+    Ok(Start { instant, monotonic })
 }
 
 /// User plus system time of this process so far.
