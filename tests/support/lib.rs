@@ -224,9 +224,22 @@ pub const RESPONSE_KEEP_ALIVE: &[u8] =
 pub const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
-/// A head that is not HTTP/1.x.
+/// A head that is not HTTP/1.x, or whose body cannot be told from what
+/// follows it.
 pub const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body announced over 1 MiB.
+pub const CONTENT_TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body sent with `Transfer-Encoding` rather than `Content-Length`.
+pub const LENGTH_REQUIRED: &[u8] =
+    b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// What a keep-alive server sends a client that asked, with
+/// `Expect: 100-continue`, before it sends its body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A plain request that asks the server to close after answering.
 pub const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
