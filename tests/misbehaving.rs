@@ -39,8 +39,8 @@ use nix::unistd::Pid;
 use socket2::{Domain, SockRef, Socket, Type};
 use support::{
     BAD_REQUEST, CONTENT_TOO_LARGE, CONTINUE, Check, GET_CLOSE, Holdings, LENGTH_REQUIRED,
-    LISTINGS, Listing, Model, RESPONSE, RESPONSE_KEEP_ALIVE, Server, TOO_LARGE, WAIT, run_all,
-    text,
+    LISTINGS, Listing, Model, RESPONSE, RESPONSE_KEEP_ALIVE, Server, TOO_LARGE, WAIT, back_to,
+    run_all, settled, text,
 };
 use wire::{BODY_LIMIT, HEAD_LIMIT, HEAD_TIMEOUT};
 
@@ -404,40 +404,6 @@ fn start(l: &Listing, max_fds: Option<u64>) -> Result<Server, String> {
 
 // ---------------------------------------------------------------------
 // What the server holds, and whether it spins
-
-/// What the server holds once it has settled: the same three times in a
-/// row, 50 ms apart (a server may finish starting threads after it says
-/// it listens).
-fn settled(server: &Server) -> Holdings {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = server.holdings();
-    let mut same = 0;
-    while same < 2 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        let now = server.holdings();
-        same = if now == last { same + 1 } else { 0 };
-        last = now;
-    }
-    last
-}
-
-/// Waits (up to [`WAIT`]) for the server to hold what it held before:
-/// descriptors close, and threads end, a moment after their clients leave.
-fn back_to(server: &Server, before: &Holdings) -> Result<(), String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let now = server.holdings();
-        if now == *before {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the clients are gone, but after {WAIT:?} the server holds {now:?}, \
-             not what it held before they came, {before:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Whether the server spins: how much of a window of time its threads
 /// were running or ready to run, rather than asleep waiting for something.

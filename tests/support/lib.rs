@@ -181,6 +181,41 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// What the server holds once it has settled: the same three times in a
+/// row, 50 ms apart (a server may finish starting threads after it says
+/// it listens).
+pub fn settled(server: &Server) -> Holdings {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = server.holdings();
+    let mut same = 0;
+    while same < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        let now = server.holdings();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
+/// Waits (up to [`WAIT`]) for the server to hold what it held before:
+/// descriptors close, and threads end, a moment after their clients leave.
+pub fn back_to(server: &Server, before: &Holdings) -> Result<(), String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = server.holdings();
+        if now == *before {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the clients are gone, but after {WAIT:?} the server holds {now:?}, \
+                 not what it held before they came, {before:?}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Connects with every later read and write bounded by [`WAIT`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
