@@ -1,6 +1,6 @@
 //! What every server in the book shares: the bytes it answers with, how it
-//! recognises a complete request head, and how a blocking server serves one
-//! connection. Each model differs only in how it gets connections to this
+//! recognises a complete request head and where the request ends, and how
+//! a blocking server serves one connection. Each model differs only in how it gets connections to this
 //! code; the code itself stays the same.
 
 use std::io::{self, Read, Write};
