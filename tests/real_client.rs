@@ -8,12 +8,12 @@
 //! which is what a client of an API does all day. (Before the listings
 //! read bodies, the body was taken for the start of the next request, and
 //! a stock client's second request failed.) Whether the requests shared a
-//! connection is read from the kernel's table of TCP sockets.
+//! connection shows in the sockets the server holds, in `/proc/PID/fd`.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fs;
 
-use support::{Listing, Server, WAIT, start};
+use support::{Listing, Server, WAIT, start, wait_until};
 
 /// How many listings a check runs at once.
 const BATCH: usize = 4;
@@ -50,70 +50,85 @@ fn check(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Res
     Ok(keep_alive)
 }
 
-/// The connections of the server's port, as the kernel's table of TCP
-/// sockets (`/proc/net/tcp`) lists them: the server's end of each, in any
-/// state but listening, those in `TIME_WAIT` included, by the address of
-/// the client's end. A port may have served an earlier server whose
-/// connections linger in `TIME_WAIT`: compare two readings.
-fn connections(server: &Server) -> HashSet<String> {
-    let port = format!("{:04X}", server.addr().port());
-    let table = fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    let mut found = HashSet::new();
-    for line in table.lines().skip(1) {
-        // sl, local address, remote address, state, ...
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, local, remote, state, ..] = fields[..] else {
-            continue;
+/// The sockets the server's processes hold open, by what `/proc/PID/fd`
+/// links to (`socket:[INODE]`): the listening socket, and one for each
+/// connection. A connection that is kept is the same socket from one
+/// request to the next.
+fn sockets(server: &Server) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for pid in server.group_pids() {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue; // it has just ended
         };
-        const LISTEN: &str = "0A";
-        if local.rsplit(':').next() == Some(port.as_str()) && state != LISTEN {
-            found.insert(remote.to_string());
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy().into_owned();
+            if target.starts_with("socket:") {
+                found.insert(target);
+            }
         }
     }
     found
 }
 
-/// How many connections the server was sent since `before`.
-fn new_connections(server: &Server, before: &HashSet<String>) -> usize {
-    connections(server).difference(before).count()
+/// The connections the server holds now: its sockets but those it held
+/// before any client came.
+fn connections(server: &Server, before: &BTreeSet<String>) -> BTreeSet<String> {
+    sockets(server).difference(before).cloned().collect()
 }
 
 fn gets(l: &Listing) -> Result<(), String> {
     let server = start(l.name);
-    let before = connections(&server);
+    let before = sockets(&server);
     let agent = agent();
+    let mut first = None;
     for i in 0..3 {
         let keep_alive =
             check(agent.get(server.url()).call()).map_err(|e| format!("GET {i}: {e}"))?;
         if keep_alive != l.keep_alive {
             return Err(format!("GET {i}: offered keep-alive: {keep_alive}"));
         }
+        if l.keep_alive {
+            // The same connection, held open by the server and by ureq.
+            let now = connections(&server, &before);
+            let first = first.get_or_insert_with(|| now.clone());
+            if now.len() != 1 || now != *first {
+                return Err(format!("GET {i}: connections {now:?}, after {first:?}"));
+            }
+        }
     }
-    let used = new_connections(&server, &before);
-    let want = if l.keep_alive { 1 } else { 3 };
-    if used != want {
-        return Err(format!("3 GETs took {used} connections, not {want}"));
-    }
+    // A connection that was not kept is let go.
+    wait_until("the server to hold no connection, or the one kept", || {
+        connections(&server, &before).len() == usize::from(l.keep_alive)
+    });
     Ok(())
 }
 
 fn post_then_get(l: &Listing) -> Result<(), String> {
     let server = start(l.name);
-    let before = connections(&server);
+    let before = sockets(&server);
     let agent = agent();
     let json = agent
         .post(server.url())
         .header("Content-Type", "application/json")
         .send(r#"{"greeting": "hello"}"#);
     check(json).map_err(|e| format!("POST with a JSON body: {e}"))?;
+    let first = connections(&server, &before);
+    if first.len() != 1 {
+        return Err(format!("after one POST, connections {first:?}"));
+    }
     // A body many times the server's buffer.
     let large = vec![b'x'; 100_000];
     check(agent.post(server.url()).send(&large[..]))
         .map_err(|e| format!("POST with 100 kB: {e}"))?;
     check(agent.get(server.url()).call()).map_err(|e| format!("GET after the POSTs: {e}"))?;
-    let used = new_connections(&server, &before);
-    if used != 1 {
-        return Err(format!("2 POSTs and a GET took {used} connections, not 1"));
+    let now = connections(&server, &before);
+    if now != first {
+        return Err(format!(
+            "the requests did not share one connection: {first:?}, then {now:?}"
+        ));
     }
     Ok(())
 }
