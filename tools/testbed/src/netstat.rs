@@ -53,7 +53,9 @@ impl Counters {
     /// What changed from `before` to `self`.
     pub fn since(&self, before: &Counters) -> Counters {
         Counters {
-            listen_overflows: self.listen_overflows.saturating_sub(before.listen_overflows),
+            listen_overflows: self
+                .listen_overflows
+                .saturating_sub(before.listen_overflows),
             listen_drops: self.listen_drops.saturating_sub(before.listen_drops),
             syn_retrans: self.syn_retrans.saturating_sub(before.syn_retrans),
             retrans_segs: self.retrans_segs.saturating_sub(before.retrans_segs),
