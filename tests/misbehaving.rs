@@ -16,10 +16,13 @@
 //! slowest of them, not as their sum.
 //!
 //! What every server must do, whatever the fault, and each test checks:
-//! stay up (the same processes as before, none replaced), answer a bad
-//! head with 400 or 431 and close, never spin (its threads sleep while it
-//! waits), hold no more (processes, threads, descriptors) once
-//! the clients are gone than before they came, and serve the next client.
+//! stay up (the same processes as before, none replaced), answer a head it
+//! refuses with 400, 411, 413 or 431 and close, never spin (its threads
+//! sleep while it waits), hold no more (processes, threads, descriptors)
+//! once the clients are gone than before they came, and serve the next
+//! client. The last row is not a client's doing but an operator's (or a
+//! debugger's), and has a test of its own: a server with a stopped process
+//! must still stop when it is asked to.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -31,9 +34,15 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use socket2::{Domain, SockRef, Socket, Type};
-use support::{Check, GET_CLOSE, Holdings, LISTINGS, Listing, Model, Server, WAIT, run_all, text};
-use wire::{BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, RESPONSE, RESPONSE_KEEP_ALIVE, TOO_LARGE};
+use support::{
+    BAD_REQUEST, CONTENT_TOO_LARGE, CONTINUE, Check, GET_CLOSE, Holdings, LENGTH_REQUIRED,
+    LISTINGS, Listing, Model, RESPONSE, RESPONSE_KEEP_ALIVE, Server, TOO_LARGE, WAIT, back_to,
+    run_all, settled, text,
+};
+use wire::{BODY_LIMIT, HEAD_LIMIT, HEAD_TIMEOUT};
 
 /// What a client does wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +59,24 @@ enum Fault {
     ResetBeforeResponse,
     HalfCloseAfterHead,
     HalfCloseMidHead,
+    FinWithRequest,
+    BareLineFeeds,
+    HostMissingOrTwice,
+    CloseAndKeepAlive,
+    BodyIsARequest,
+    BodyThenRequest,
+    ExpectContinue,
+    BodyTooLarge,
+    Chunked,
+    AmbiguousLength,
     Thousand,
     OverFdLimit,
+    StoppedProcess,
 }
 
 impl Fault {
     /// Every fault, in the order of the table's rows.
-    const ALL: [Fault; 14] = [
+    const ALL: [Fault; 25] = [
         Fault::Silent,
         Fault::Slowloris,
         Fault::TooLarge,
@@ -69,8 +89,19 @@ impl Fault {
         Fault::ResetBeforeResponse,
         Fault::HalfCloseAfterHead,
         Fault::HalfCloseMidHead,
+        Fault::FinWithRequest,
+        Fault::BareLineFeeds,
+        Fault::HostMissingOrTwice,
+        Fault::CloseAndKeepAlive,
+        Fault::BodyIsARequest,
+        Fault::BodyThenRequest,
+        Fault::ExpectContinue,
+        Fault::BodyTooLarge,
+        Fault::Chunked,
+        Fault::AmbiguousLength,
         Fault::Thousand,
         Fault::OverFdLimit,
+        Fault::StoppedProcess,
     ];
 
     /// The first cell of its row: "A client that ..."
@@ -88,9 +119,26 @@ impl Fault {
             Fault::ResetBeforeResponse => "sends a request and resets before the response",
             Fault::HalfCloseAfterHead => "sends a request, then shuts down its sending half",
             Fault::HalfCloseMidHead => "shuts down its sending half halfway through its head",
+            Fault::FinWithRequest => "sends its request and the end of its sending in one packet",
+            Fault::BareLineFeeds => "ends its lines with a bare LF, not CR LF",
+            Fault::HostMissingOrTwice => "sends HTTP/1.1 without a `Host`, or with two",
+            Fault::CloseAndKeepAlive => {
+                "asks for `close` and `keep-alive` at once (`close` first, or in one header)"
+            }
+            Fault::BodyIsARequest => "sends a `POST` whose body is a whole request",
+            Fault::BodyThenRequest => "sends a `POST` with a body, then a `GET`",
+            Fault::ExpectContinue => "asks for `100 Continue` before it sends its body",
+            Fault::BodyTooLarge => "announces a body of more than 1 MiB",
+            Fault::Chunked => "sends its body in chunks (`Transfer-Encoding`)",
+            Fault::AmbiguousLength => {
+                "sends two `Content-Length`s, or one and a `Transfer-Encoding`"
+            }
             Fault::Thousand => "is one of 1,000 clients arriving together",
             Fault::OverFdLimit => {
                 "is one of 200 silent clients, the server limited to 64 descriptors"
+            }
+            Fault::StoppedProcess => {
+                "stops a process of the server (SIGSTOP) before the server is asked to stop"
             }
         }
     }
@@ -113,8 +161,26 @@ enum Outcome {
     /// At once: this status, then an orderly close.
     Refused431,
     Refused400,
+    Refused411,
+    Refused413,
     /// The full response, then the close.
     Answered,
+    /// The full response, saying `Connection: close`, then the close.
+    AnsweredClosing,
+    /// One response, not two: the body is not a request.
+    AnsweredOnce,
+    /// Both requests answered, in order: on one connection (a server that
+    /// keeps connections), on two (one that closes after every response),
+    /// or either, as the listing does.
+    BothOnOne,
+    BothOnTwo,
+    BothOnOneOrTwo,
+    /// `100 Continue`, then the response once the body is in (a server that
+    /// keeps connections); the response at once, and a close (one that
+    /// closes after every response, and never reads a body); either.
+    Continued,
+    NoContinue,
+    ContinuedOrNot,
     /// Closed at once, with nothing to answer.
     ClosedUnanswered,
     /// The server's read fails or ends: it drops the connection.
@@ -137,6 +203,9 @@ enum Outcome {
     PausesAtLimit,
     /// It runs out, and neither spins nor stops.
     AtLimitNoSpin,
+
+    /// Asked to stop, it stops all the same, and leaves no process.
+    StopsAllTheSame,
 }
 
 impl Outcome {
@@ -151,7 +220,23 @@ impl Outcome {
             Outcome::TakesABuffer => "holds 8 KiB of buffer until closed at 5 s; nobody waits",
             Outcome::Refused431 => "431 at once, and a close",
             Outcome::Refused400 => "400 at once, and a close",
+            Outcome::Refused411 => "411 at once, and a close",
+            Outcome::Refused413 => "413 at once, and a close",
             Outcome::Answered => "the whole response, and a close",
+            Outcome::AnsweredClosing => "the response, saying `close`, and a close",
+            Outcome::AnsweredOnce => "one response: the body is not a request",
+            Outcome::BothOnOne => "both answered, on the one connection",
+            Outcome::BothOnTwo => {
+                "the `POST` answered, and a close; the `GET` answered on a new one"
+            }
+            Outcome::BothOnOneOrTwo => {
+                "both answered: on one connection where it keeps them, else on two"
+            }
+            Outcome::Continued => "`100 Continue`, and the response after the body",
+            Outcome::NoContinue => "the response at once, and a close: it reads no body",
+            Outcome::ContinuedOrNot => {
+                "`100 Continue` where it keeps connections, else the response at once"
+            }
             Outcome::ClosedUnanswered => "closed at once, unanswered",
             Outcome::Dropped => "the read fails; the connection is dropped",
             Outcome::ResponseLost => "the write fails or goes nowhere",
@@ -161,6 +246,7 @@ impl Outcome {
             Outcome::NeverOutOfFds => "never runs out: holds only whom it serves",
             Outcome::PausesAtLimit => "runs out; retries every 10 ms; the rest wait",
             Outcome::AtLimitNoSpin => "runs out; must neither spin nor stop",
+            Outcome::StopsAllTheSame => "it stops all the same, and leaves no process behind",
         }
     }
 }
@@ -178,10 +264,20 @@ fn expected(fault: Fault) -> [Outcome; 4] {
         Fault::Binary | Fault::Tls | Fault::Http2 | Fault::EmptyLines => [Refused400; 4],
         Fault::ResetMidHead => [Dropped; 4],
         Fault::ResetBeforeResponse => [ResponseLost; 4],
-        Fault::HalfCloseAfterHead => [Answered; 4],
+        Fault::HalfCloseAfterHead | Fault::FinWithRequest => [Answered; 4],
         Fault::HalfCloseMidHead => [ClosedUnanswered; 4],
+        Fault::BareLineFeeds | Fault::HostMissingOrTwice | Fault::AmbiguousLength => {
+            [Refused400; 4]
+        }
+        Fault::CloseAndKeepAlive => [AnsweredClosing; 4],
+        Fault::BodyIsARequest => [AnsweredOnce; 4],
+        Fault::BodyThenRequest => [BothOnTwo, BothOnOneOrTwo, BothOnTwo, BothOnOne],
+        Fault::ExpectContinue => [NoContinue, ContinuedOrNot, NoContinue, Continued],
+        Fault::BodyTooLarge => [Refused413; 4],
+        Fault::Chunked => [Refused411; 4],
         Fault::Thousand => [InTurn, InTurn, AllAtOnceThreads, AllAtOnce],
         Fault::OverFdLimit => [NeverOutOfFds, NeverOutOfFds, PausesAtLimit, AtLimitNoSpin],
+        Fault::StoppedProcess => [StopsAllTheSame; 4],
     }
 }
 
@@ -239,7 +335,7 @@ fn the_book_shows_this_table() {
 }
 
 /// No server listing runs a program or opens a file: whatever a client
-/// sends, the worst it can get back is one of four fixed answers. The one
+/// sends, the worst it can get back is one of seven fixed answers. The one
 /// file any of them opens is `/dev/null`, the descriptor `conn::Acceptor`
 /// keeps in reserve against `EMFILE`. Unit tests (after `#[cfg(test)]`)
 /// may do as they like.
@@ -308,40 +404,6 @@ fn start(l: &Listing, max_fds: Option<u64>) -> Result<Server, String> {
 
 // ---------------------------------------------------------------------
 // What the server holds, and whether it spins
-
-/// What the server holds once it has settled: the same three times in a
-/// row, 50 ms apart (a server may finish starting threads after it says
-/// it listens).
-fn settled(server: &Server) -> Holdings {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = server.holdings();
-    let mut same = 0;
-    while same < 2 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        let now = server.holdings();
-        same = if now == last { same + 1 } else { 0 };
-        last = now;
-    }
-    last
-}
-
-/// Waits (up to [`WAIT`]) for the server to hold what it held before:
-/// descriptors close, and threads end, a moment after their clients leave.
-fn back_to(server: &Server, before: &Holdings) -> Result<(), String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let now = server.holdings();
-        if now == *before {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the clients are gone, but after {WAIT:?} the server holds {now:?}, \
-             not what it held before they came, {before:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Whether the server spins: how much of a window of time its threads
 /// were running or ready to run, rather than asleep waiting for something.
@@ -534,17 +596,73 @@ fn too_large(complete: bool) -> Vec<u8> {
 // ---------------------------------------------------------------------
 // The faults that play out at once, one after another on one server
 
-/// Commits `fault` and checks what the client sees against `outcome`.
-fn commit(addr: SocketAddr, l: &Listing, fault: Fault, outcome: Outcome) -> Result<(), String> {
-    let mut stream = client(addr, PROMPT)?;
+/// What a client that commits `fault` in one write sends: one message for
+/// each form the fault takes, each on a connection of its own. Empty for
+/// the faults that take more than a write.
+fn forms(fault: Fault) -> Vec<Vec<u8>> {
+    let post = |headers: &str, body: &str| {
+        format!("POST / HTTP/1.1\r\nHost: test\r\n{headers}\r\n{body}").into_bytes()
+    };
     match fault {
         Fault::TooLarge | Fault::TooLargeComplete => {
-            send(&mut stream, &too_large(fault == Fault::TooLargeComplete))?
+            vec![too_large(fault == Fault::TooLargeComplete)]
         }
-        Fault::Binary => send(&mut stream, &random_bytes())?,
-        Fault::Tls => send(&mut stream, &tls_client_hello())?,
-        Fault::Http2 => send(&mut stream, HTTP2_PREFACE)?,
-        Fault::EmptyLines => send(&mut stream, &b"\r\n".repeat(HEAD_LIMIT / 2))?,
+        Fault::Binary => vec![random_bytes()],
+        Fault::Tls => vec![tls_client_hello()],
+        Fault::Http2 => vec![HTTP2_PREFACE.to_vec()],
+        Fault::EmptyLines => vec![b"\r\n".repeat(HEAD_LIMIT / 2)],
+        Fault::BareLineFeeds => vec![
+            b"GET / HTTP/1.1\nHost: test\n\n".to_vec(),
+            // The same, waiting for no blank line: refused as soon as the
+            // bare LF comes.
+            b"GET / HTTP/1.1\r\nHost: test\n".to_vec(),
+        ],
+        Fault::HostMissingOrTwice => vec![
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: test\r\nHost: other\r\nConnection: close\r\n\r\n".to_vec(),
+        ],
+        Fault::CloseAndKeepAlive => vec![
+            b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close, keep-alive\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n"
+                .to_vec(),
+        ],
+        Fault::BodyTooLarge => vec![post(
+            &format!("Content-Length: {}\r\n", BODY_LIMIT + 1),
+            "the start of a body",
+        )],
+        Fault::Chunked => vec![post(
+            "Transfer-Encoding: chunked\r\n",
+            "5\r\nhello\r\n0\r\n\r\n",
+        )],
+        Fault::AmbiguousLength => vec![
+            post("Content-Length: 5\r\nContent-Length: 6\r\n", "hello!"),
+            post("Content-Length: 5, 5\r\n", "hello"),
+            post(
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                "0\r\n\r\n",
+            ),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The request of a client that keeps its connection.
+const GET_KEEP: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+/// Commits `fault` and checks what the client sees against `outcome`.
+fn commit(addr: SocketAddr, l: &Listing, fault: Fault, outcome: Outcome) -> Result<(), String> {
+    let forms = forms(fault);
+    if !forms.is_empty() {
+        for form in forms {
+            let mut stream = client(addr, PROMPT)?;
+            send(&mut stream, &form)?;
+            expect_outcome(&mut stream, l, outcome)
+                .map_err(|e| format!("after {:?}: {e}", text(&form)))?;
+        }
+        return Ok(());
+    }
+    let mut stream = client(addr, PROMPT)?;
+    match fault {
         Fault::ResetMidHead => {
             send(&mut stream, HEAD_START)?;
             // Long enough for the server to have read it and to wait on.
@@ -560,31 +678,123 @@ fn commit(addr: SocketAddr, l: &Listing, fault: Fault, outcome: Outcome) -> Resu
         Fault::HalfCloseAfterHead => {
             // HTTP/1.1 without `Connection: close`: a keep-alive server
             // answers in kind, then finds the client has finished.
-            send(&mut stream, b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")?;
+            send(&mut stream, GET_KEEP)?;
             stream.shutdown(Shutdown::Write).unwrap();
         }
         Fault::HalfCloseMidHead => {
             send(&mut stream, HEAD_START)?;
             stream.shutdown(Shutdown::Write).unwrap();
         }
-        Fault::Silent | Fault::Slowloris | Fault::Thousand | Fault::OverFdLimit => {
-            return Err(format!("{fault:?} is not a fault that plays out at once"));
+        Fault::FinWithRequest => {
+            // Connected and waited on, the request and the FIN arrive
+            // together: corked, they leave in one segment.
+            thread::sleep(Duration::from_millis(50));
+            SockRef::from(&stream).set_tcp_cork(true).unwrap();
+            send(&mut stream, GET_KEEP)?;
+            stream.shutdown(Shutdown::Write).unwrap();
+            SockRef::from(&stream).set_tcp_cork(false).unwrap();
         }
+        Fault::BodyIsARequest => {
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n\r\n",
+                GET_KEEP.len()
+            );
+            send(&mut stream, &[head.as_bytes(), GET_KEEP].concat())?;
+            stream.shutdown(Shutdown::Write).unwrap();
+        }
+        Fault::BodyThenRequest => {
+            expect_kept(l, outcome)?;
+            // A little JSON, a moment after its head, in a read of its own.
+            // Taken for the start of the next request, it is no method.
+            let body = br#"{"hello": "world"}"#;
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len()
+            );
+            send(&mut stream, head.as_bytes())?;
+            thread::sleep(Duration::from_millis(50));
+            send(&mut stream, body)?;
+            if l.keep_alive {
+                expect_exactly(&mut stream, RESPONSE_KEEP_ALIVE)?;
+            } else {
+                // Closed after the POST: the GET goes on a new connection,
+                // as a client does that is told `Connection: close`.
+                expect_answer(&mut stream, &[RESPONSE])?;
+                stream = client(addr, PROMPT)?;
+            }
+            send(&mut stream, GET_CLOSE)?;
+            return expect_answer(&mut stream, &[RESPONSE]).map_err(|e| format!("the GET: {e}"));
+        }
+        Fault::ExpectContinue => {
+            expect_kept(l, outcome)?;
+            let head = b"POST / HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n\
+                         Content-Length: 5\r\n\r\n";
+            send(&mut stream, head)?;
+            if !l.keep_alive {
+                // Its answer does not depend on the body, and it will not
+                // read one: it answers at once, and closes.
+                return expect_answer(&mut stream, &[RESPONSE]);
+            }
+            expect_exactly(&mut stream, CONTINUE)?;
+            send(&mut stream, b"hello")?;
+            expect_exactly(&mut stream, RESPONSE_KEEP_ALIVE)?;
+            stream.shutdown(Shutdown::Write).unwrap();
+            return expect_answer(&mut stream, &[&b""[..]]);
+        }
+        _ => return Err(format!("{fault:?} is not a fault that plays out at once")),
     }
+    expect_outcome(&mut stream, l, outcome)
+}
+
+/// Checks what a client that has done its part sees, until the close.
+fn expect_outcome(stream: &mut TcpStream, l: &Listing, outcome: Outcome) -> Result<(), String> {
     match outcome {
-        Outcome::Refused431 => expect_answer(&mut stream, &[TOO_LARGE]),
-        Outcome::Refused400 => expect_answer(&mut stream, &[BAD_REQUEST]),
-        Outcome::Answered if l.keep_alive => {
-            expect_answer(&mut stream, &[RESPONSE_KEEP_ALIVE, RESPONSE])
+        Outcome::Refused431 => expect_answer(stream, &[TOO_LARGE]),
+        Outcome::Refused400 => expect_answer(stream, &[BAD_REQUEST]),
+        Outcome::Refused411 => expect_answer(stream, &[LENGTH_REQUIRED]),
+        Outcome::Refused413 => expect_answer(stream, &[CONTENT_TOO_LARGE]),
+        Outcome::Answered | Outcome::AnsweredOnce if l.keep_alive => {
+            expect_answer(stream, &[RESPONSE_KEEP_ALIVE, RESPONSE])
         }
-        Outcome::Answered => expect_answer(&mut stream, &[RESPONSE]),
+        Outcome::Answered | Outcome::AnsweredOnce | Outcome::AnsweredClosing => {
+            expect_answer(stream, &[RESPONSE])
+        }
         Outcome::ClosedUnanswered => {
-            let (got, _) = read_to_end(&mut stream)?;
+            let (got, _) = read_to_end(stream)?;
             ensure!(got.is_empty(), "answered {:?}", text(&got));
             Ok(())
         }
-        _ => Err(format!("no check for {outcome:?} after {fault:?}")),
+        _ => Err(format!("no check for {outcome:?}")),
     }
+}
+
+/// Checks that an outcome which says whether the connection is kept says
+/// what the listing does (`keep_alive` in the registry).
+fn expect_kept(l: &Listing, outcome: Outcome) -> Result<(), String> {
+    let kept = match outcome {
+        Outcome::BothOnOne | Outcome::Continued => true,
+        Outcome::BothOnTwo | Outcome::NoContinue => false,
+        Outcome::BothOnOneOrTwo | Outcome::ContinuedOrNot => l.keep_alive,
+        _ => return Err(format!("no check for {outcome:?}")),
+    };
+    ensure!(
+        kept == l.keep_alive,
+        "the table says {outcome:?}, but the registry says keep_alive: {}",
+        l.keep_alive
+    );
+    Ok(())
+}
+
+/// Reads exactly `want`, however many reads it takes: what comes after,
+/// if anything, is left unread.
+fn expect_exactly(stream: &mut TcpStream, want: &[u8]) -> Result<(), String> {
+    let mut got = vec![0; want.len()];
+    stream
+        .read_exact(&mut got)
+        .map_err(|e| format!("{e}, waiting for {:?}", text(want)))?;
+    ensure!(got == want, "got {:?}, want {:?}", text(&got), text(want));
+    Ok(())
 }
 
 /// The client is gone: what the server did with its connection shows in
@@ -599,7 +809,11 @@ fn expect_nothing(outcome: Outcome) -> Result<(), String> {
 fn plays_out_at_once(fault: Fault) -> bool {
     !matches!(
         fault,
-        Fault::Silent | Fault::Slowloris | Fault::Thousand | Fault::OverFdLimit
+        Fault::Silent
+            | Fault::Slowloris
+            | Fault::Thousand
+            | Fault::OverFdLimit
+            | Fault::StoppedProcess
     )
 }
 
@@ -621,6 +835,56 @@ fn faults_at_once(l: &'static Listing) -> Result<(), String> {
 #[test]
 fn faults_that_play_out_at_once() {
     for_every_listing(LISTINGS.len(), faults_at_once);
+}
+
+// ---------------------------------------------------------------------
+// A stopped process, and a server asked to stop
+
+fn signal(pid: u32, signal: Signal) -> Result<(), String> {
+    let pid = Pid::from_raw(i32::try_from(pid).map_err(|e| e.to_string())?);
+    kill(pid, signal).map_err(|e| format!("{signal}: {e}"))
+}
+
+/// One of the server's processes is stopped, as a debugger or Ctrl-Z
+/// stops it: a worker, where there are workers, or else the server. Then
+/// the server is asked to stop, as a supervisor asks (systemd does so):
+/// `SIGTERM` and, so that a stopped process can act on it, `SIGCONT`,
+/// both to the server alone. It must exit, and take every process of its
+/// own with it, without being killed.
+fn stopped_process(l: &'static Listing) -> Result<(), String> {
+    let outcome = outcome(l.model, Fault::StoppedProcess);
+    ensure!(
+        outcome == Outcome::StopsAllTheSame,
+        "no check for {outcome:?}"
+    );
+    let server = start(l, None)?;
+    let pid = server.pid();
+    let before = settled(&server);
+    let victim = before
+        .processes
+        .iter()
+        .copied()
+        .filter(|&p| p != pid)
+        .max()
+        .unwrap_or(pid);
+    signal(victim, Signal::SIGSTOP)?;
+    signal(pid, Signal::SIGTERM)?;
+    signal(pid, Signal::SIGCONT)?;
+    // `stop` sends SIGTERM again, which changes nothing, then waits.
+    let stopped = server.stop(WAIT).map_err(|e| format!("stop: {e}"))?;
+    ensure!(
+        !stopped.killed,
+        "with process {victim} stopped, the server was still running {WAIT:?} after SIGTERM"
+    );
+    let left = support::procfs::group_members(pid);
+    ensure!(left.is_empty(), "processes left behind: {left:?}");
+    Ok(())
+}
+
+/// A server with a stopped process is asked to stop: every listing.
+#[test]
+fn a_stopped_process_does_not_stop_the_stop() {
+    for_every_listing(LISTINGS.len(), stopped_process);
 }
 
 // ---------------------------------------------------------------------

@@ -9,7 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::Duration;
 
+use nix::sys::ptrace;
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use support::{GET_CLOSE, Server, WAIT, assert_bytes, exchange, start, start_with, wait_until};
 
@@ -20,9 +22,12 @@ fn workers(server: &Server) -> Vec<u32> {
     pids
 }
 
+fn nix_pid(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).expect("a pid fits in an i32"))
+}
+
 fn signal(pid: u32, signal: Signal) {
-    let pid = Pid::from_raw(i32::try_from(pid).expect("a pid fits in an i32"));
-    kill(pid, signal).expect("send a signal");
+    kill(nix_pid(pid), signal).expect("send a signal");
 }
 
 #[track_caller]
@@ -165,5 +170,72 @@ fn workers_stop_even_when_started_ignoring_sigterm() {
     fs::remove_file(&script).unwrap();
     assert!(!stopped.killed, "the parent did not exit within {WAIT:?}");
     assert!(stopped.status.success(), "{:?}", stopped.status);
+    assert_all_gone(&all, pid);
+}
+
+/// A worker stopped with SIGSTOP (or Ctrl-Z) cannot act on the SIGTERM
+/// its parent sends until it runs again: the parent must wake it with
+/// SIGCONT, or wait for it forever. Only the parent is signalled here.
+#[test]
+fn a_stopped_worker_does_not_hold_up_the_stop() {
+    let server = start_with("prefork", &["2"]);
+    wait_until("two workers", || workers(&server).len() == 2);
+    let pid = server.pid();
+    let all = server.group_pids();
+    signal(workers(&server)[0], Signal::SIGSTOP);
+
+    let stopped = server.stop(WAIT).expect("stop the server");
+    assert!(!stopped.killed, "the parent did not exit within {WAIT:?}");
+    assert!(stopped.status.success(), "{:?}", stopped.status);
+    assert_all_gone(&all, pid);
+}
+
+/// A worker that a debugger traces does not act on SIGTERM, or SIGCONT,
+/// until the debugger lets it: the parent gives up waiting after its
+/// grace period, and kills it. The test is the debugger (`ptrace`); where
+/// it may not trace, the test says so and passes.
+#[test]
+fn a_traced_worker_is_killed_when_the_parent_stops() {
+    let server = start_with("prefork", &["2"]);
+    wait_until("two workers", || workers(&server).len() == 2);
+    let pid = server.pid();
+    let all = server.group_pids();
+    let victim = nix_pid(workers(&server)[0]);
+
+    // The thread that attaches is the tracer: it hears of every stop of
+    // the worker, and of its death, which reaches the worker's parent
+    // only once the tracer has collected it.
+    let (attached, attaching) = std::sync::mpsc::channel();
+    let tracer = thread::spawn(move || {
+        let result = ptrace::attach(victim);
+        let traced = result.is_ok();
+        attached.send(result).unwrap();
+        if !traced {
+            return;
+        }
+        loop {
+            match waitpid(victim, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return,
+                Err(e) if e != nix::errno::Errno::EINTR => return,
+                _ => {}
+            }
+        }
+    });
+    if let Err(e) = attaching.recv().unwrap() {
+        println!("skipped: this process may not trace its server's worker: {e}");
+        return;
+    }
+    wait_until("the worker to be traced", || {
+        fs::read_to_string(format!("/proc/{victim}/status")).is_ok_and(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+        })
+    });
+
+    let stopped = server.stop(WAIT).expect("stop the server");
+    assert!(!stopped.killed, "the parent did not exit within {WAIT:?}");
+    assert!(stopped.status.success(), "{:?}", stopped.status);
+    tracer.join().unwrap();
     assert_all_gone(&all, pid);
 }

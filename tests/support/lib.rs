@@ -181,6 +181,41 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// What the server holds once it has settled: the same three times in a
+/// row, 50 ms apart (a server may finish starting threads after it says
+/// it listens).
+pub fn settled(server: &Server) -> Holdings {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = server.holdings();
+    let mut same = 0;
+    while same < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        let now = server.holdings();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
+/// Waits (up to [`WAIT`]) for the server to hold what it held before:
+/// descriptors close, and threads end, a moment after their clients leave.
+pub fn back_to(server: &Server, before: &Holdings) -> Result<(), String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = server.holdings();
+        if now == *before {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the clients are gone, but after {WAIT:?} the server holds {now:?}, \
+                 not what it held before they came, {before:?}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Connects with every later read and write bounded by [`WAIT`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
@@ -224,9 +259,22 @@ pub const RESPONSE_KEEP_ALIVE: &[u8] =
 pub const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
-/// A head that is not HTTP/1.x.
+/// A head that is not HTTP/1.x, or whose body cannot be told from what
+/// follows it.
 pub const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body announced over 1 MiB.
+pub const CONTENT_TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body sent with `Transfer-Encoding` rather than `Content-Length`.
+pub const LENGTH_REQUIRED: &[u8] =
+    b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// What a keep-alive server sends a client that asked, with
+/// `Expect: 100-continue`, before it sends its body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A plain request that asks the server to close after answering.
 pub const GET_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
 use socket2::SockRef;
 
-use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES, Requests};
 
 // ANCHOR: interest
 /// What a connection waits for next.
@@ -42,9 +42,11 @@ const TURN_BYTES: usize = 64 * 1024;
 /// The state of one connection between two readiness events.
 pub struct Conn {
     /// Bytes received and not yet answered: part of a head, or several
-    /// pipelined heads.
+    /// pipelined requests. (A body is thrown away as it comes.)
     buf: Box<[u8; HEAD_LIMIT]>,
     filled: usize,
+    /// Where the client is in its requests: between two, or in a body.
+    requests: Requests,
     /// Responses owed, and how much of them the socket has taken.
     out: Vec<u8>,
     written: usize,
@@ -84,6 +86,7 @@ impl Conn {
         Conn {
             buf: Box::new([0; HEAD_LIMIT]),
             filled: 0,
+            requests: Requests::default(),
             out: Vec::new(),
             written: 0,
             state: State::Open,
@@ -116,9 +119,13 @@ impl Conn {
     /// this client only and come back as [`Interest::Close`].
     ///
     /// It reads until a read comes back short, which means the socket had
-    /// no more (epoll(7) says so for stream sockets), so it is correct for
-    /// edge-triggered notification as well as level-triggered; or until it
-    /// has read its turn's worth, which [`Conn::cut_short`] then says.
+    /// no more data (epoll(7) says so for stream sockets); or until it has
+    /// read its turn's worth, which [`Conn::cut_short`] then says. A short
+    /// read says nothing of the end of the stream: the client's FIN may
+    /// have come with its last bytes, and only one more read would see it.
+    /// A level-triggered loop hears of it, since a socket at its end stays
+    /// readable; an edge-triggered one must ask epoll to say so
+    /// (`EPOLLRDHUP`), and then call again.
     pub fn on_ready(&mut self, stream: &TcpStream) -> Interest {
         self.drive(stream).unwrap_or(Interest::Close)
     }
@@ -146,10 +153,10 @@ impl Conn {
                     Err(e) => return Err(e),
                 },
                 // Two reasons to stop reading an open connection. The
-                // last read came back short: the socket had nothing more,
-                // and another read now would only say `WouldBlock`. (A
-                // lingering one reads on: a read of 0, the client's FIN
-                // behind its last bytes, lets it close at once.)
+                // last read came back short: the socket had no more data,
+                // and another read now would say `WouldBlock` (or 0, if the
+                // client's FIN came with its last bytes: see above). A
+                // lingering one reads on: a read of 0 lets it close at once.
                 Interest::Read if self.state == State::Open && drained => {
                     return Ok(Interest::Read);
                 }
@@ -198,7 +205,7 @@ impl Conn {
     }
 
     /// `n` bytes were read into [`Conn::space`]. Answers every complete
-    /// head in order, into the responses owed, and keeps the unanswered
+    /// request in order, into the responses owed, and keeps the unanswered
     /// rest at the front of the buffer; or, once lingering, counts what it
     /// throws away. Returns what to do next: write what is now owed, read
     /// more, or close.
@@ -215,7 +222,8 @@ impl Conn {
         // A read that took all the room there was may have left more.
         let full = n == self.buf.len() - self.filled;
         self.filled += n;
-        let answered = wire::answer(&self.buf[..self.filled], &mut self.out);
+        let unanswered = &self.buf[..self.filled];
+        let answered = self.requests.answer(unanswered, &mut self.out);
         self.buf.copy_within(answered.used..self.filled, 0);
         self.filled -= answered.used;
         if answered.close {
@@ -465,7 +473,7 @@ mod tests {
         let mut conn = Conn::new(Instant::now());
         assert_eq!(conn.on_ready(&server), Interest::Read);
         client
-            .write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         assert_eq!(settle(&mut conn, &server), Interest::Close);
         drop(server);
@@ -478,12 +486,12 @@ mod tests {
         let mut conn = Conn::new(Instant::now());
         client
             .write_all(
-                b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HT",
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HT",
             )
             .unwrap();
         assert_eq!(settle(&mut conn, &server), Interest::Read);
         client
-            .write_all(b"TP/1.1\r\nConnection: close\r\n\r\n")
+            .write_all(b"TP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .unwrap();
         assert_eq!(settle(&mut conn, &server), Interest::Close);
         drop(server);
@@ -498,7 +506,7 @@ mod tests {
     fn told_what_each_read_and_write_did() {
         let (mut client, server) = pair();
         let mut conn = Conn::new(Instant::now());
-        let heads = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nmore";
+        let heads = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\nmore";
         conn.space()[..heads.len()].copy_from_slice(heads);
         assert_eq!(conn.received(heads.len()), Interest::Write);
         assert!(conn.closing());
@@ -540,7 +548,7 @@ mod tests {
     fn oversized_head() {
         let (mut client, server) = pair();
         let mut conn = Conn::new(Instant::now());
-        let mut head = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
         head.resize(HEAD_LIMIT + 100, b'a');
         client.write_all(&head).unwrap();
         // The 431 is sent once the buffer is full; the rest is discarded.
@@ -560,9 +568,9 @@ mod tests {
     fn more_pipelined_requests_than_the_buffer_holds() {
         let (mut client, server) = pair();
         let mut conn = Conn::new(Instant::now());
-        // 18 KiB of heads, through an 8 KiB buffer: heads cut at the end of
+        // 27 KiB of heads, through an 8 KiB buffer: heads cut at the end of
         // one read are finished by the next.
-        let request = b"GET / HTTP/1.1\r\n\r\n".repeat(1000);
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
         client.write_all(&request).unwrap();
         client.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
         let mut rounds = 0;
@@ -575,6 +583,48 @@ mod tests {
         let mut want = RESPONSE_KEEP_ALIVE.repeat(1000);
         want.extend_from_slice(RESPONSE);
         assert!(got == want, "{} bytes, want {}", got.len(), want.len());
+    }
+
+    #[test]
+    fn a_body_is_thrown_away_not_answered() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        // A body three times the buffer, made of what look like requests.
+        let body = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        client.write_all(head.as_bytes()).unwrap();
+        client.write_all(&body).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut rounds = 0;
+        while settle(&mut conn, &server) != Interest::Close {
+            rounds += 1;
+            assert!(rounds < 100, "never finished");
+        }
+        drop(server);
+        let want = [RESPONSE_KEEP_ALIVE, RESPONSE].concat();
+        assert_eq!(read_all(&mut client), want);
+    }
+
+    /// The contract an edge-triggered loop must know: when the client's FIN
+    /// comes with its last bytes, `on_ready` answers them and stops at the
+    /// short read, before the end of the stream; one more call finds it.
+    #[test]
+    fn a_fin_behind_the_last_bytes_takes_one_more_call() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::new(Instant::now());
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(settle(&mut conn, &server), Interest::Read);
+        assert_eq!(conn.on_ready(&server), Interest::Close);
+        drop(server);
+        assert_eq!(read_all(&mut client), RESPONSE_KEEP_ALIVE);
     }
 
     #[test]
@@ -606,7 +656,7 @@ mod tests {
         // Far more pipelined requests than one turn reads, sent by another
         // thread while this one answers; the client never reads, so the
         // responses pile up in the socket buffers too.
-        let request = b"GET / HTTP/1.1\r\n\r\n".repeat(20_000);
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20_000);
         let mut writer = client.try_clone().unwrap();
         let sending = thread::spawn(move || writer.write_all(&request));
         let mut cut = false;

@@ -39,6 +39,9 @@ struct Entry {
     stream: TcpStream,
     conn: Conn,
     interest: Interest,
+    /// epoll said the client has shut down its sending side
+    /// (`EPOLLRDHUP`): its stream ends after the bytes already there.
+    hung_up: bool,
 }
 
 struct Loop {
@@ -59,9 +62,10 @@ struct Loop {
 
 // ANCHOR: register
 /// What every connection is registered for, once: readable, writable,
-/// edge-triggered. Hang-ups and errors are always reported.
+/// the client's end of sending (`EPOLLRDHUP`), edge-triggered. Hang-ups and
+/// errors are always reported.
 fn edge() -> EpollFlags {
-    EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLET
+    EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET
 }
 // ANCHOR_END: register
 
@@ -154,6 +158,7 @@ impl Loop {
                 stream,
                 conn,
                 interest,
+                hung_up: false,
             });
             self.open += 1;
             if cut_short {
@@ -168,6 +173,7 @@ impl Loop {
         let Some(entry) = self.conns.get_mut(fd).and_then(Option::as_mut) else {
             return;
         };
+        entry.hung_up |= events.contains(EpollFlags::EPOLLRDHUP);
         // Registered for both directions, a socket is reported when either
         // changes: just after registration, say, as writable. A connection
         // waiting to read has nothing to do with room to write, and the
@@ -180,7 +186,14 @@ impl Loop {
         if !events.intersects(wanted | end) {
             return;
         }
-        let next = entry.conn.on_ready(&entry.stream);
+        let mut next = entry.conn.on_ready(&entry.stream);
+        // The client's FIN may have come with its last bytes, in this same
+        // edge. Then `on_ready` stopped at the short read that emptied the
+        // socket, one read before the end of the stream, and no new edge
+        // will come for it: read once more, to find it.
+        if entry.hung_up && next == Interest::Read && !entry.conn.cut_short() {
+            next = entry.conn.on_ready(&entry.stream);
+        }
         if next == Interest::Close || events.intersects(end) {
             self.close(fd);
             return;

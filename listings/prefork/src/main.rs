@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::process;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -33,6 +34,12 @@ const BACKLOG: i32 = 1024;
 /// only after a pause, so a worker that cannot start does not turn the
 /// parent into a fork loop.
 const YOUNG: Duration = Duration::from_secs(1);
+
+/// How long the parent, stopping, waits for its workers to act on
+/// `SIGTERM` before it kills the rest with `SIGKILL`; and how often it
+/// looks meanwhile.
+const GRACE: Duration = Duration::from_secs(2);
+const GRACE_POLL: Duration = Duration::from_millis(10);
 // ANCHOR_END: constants
 
 // ANCHOR: main
@@ -171,15 +178,33 @@ impl Workers {
     }
 
     // ANCHOR: stop
-    /// Asks every worker to stop, and waits until each one has.
+    /// Asks every worker to stop, gives them [`GRACE`] to do so, kills any
+    /// still there, and reaps them all.
     fn stop(&mut self) {
         for &pid in self.running.keys() {
             // A worker that has already died is a zombie until we reap it,
             // so its pid cannot have been given to another process yet:
-            // this signal reaches our worker or nobody.
+            // these signals reach our worker or nobody.
             let _ = kill(pid, Signal::SIGTERM);
+            // A stopped worker (SIGSTOP, Ctrl-Z) keeps SIGTERM pending
+            // until it runs again: let it run.
+            let _ = kill(pid, Signal::SIGCONT);
         }
+        let deadline = Instant::now() + GRACE;
+        loop {
+            self.running.retain(|&pid, _| {
+                let status = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+                matches!(status, Ok(WaitStatus::StillAlive) | Err(Errno::EINTR))
+            });
+            if self.running.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(GRACE_POLL);
+        }
+        // Whatever holds one back (a debugger that traces it, say),
+        // SIGKILL it cannot.
         for (pid, _) in self.running.drain() {
+            let _ = kill(pid, Signal::SIGKILL);
             while matches!(waitpid(pid, None), Err(Errno::EINTR)) {}
         }
     }

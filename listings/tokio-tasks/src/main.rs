@@ -13,10 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, timeout};
-use wire::{
-    BAD_REQUEST, HEAD_LIMIT, HEAD_TIMEOUT, Head, LINGER, LINGER_BYTES, RESPONSE,
-    RESPONSE_KEEP_ALIVE, TOO_LARGE, parse_head,
-};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES, Requests};
 
 /// How long to wait after an accept that failed for want of descriptors.
 const PAUSE: Duration = Duration::from_millis(10);
@@ -48,58 +45,56 @@ async fn main() -> io::Result<()> {
 
 // ANCHOR: serve
 /// Serves one connection: answers requests in order for as long as the
-/// client keeps it open, each head within [`HEAD_TIMEOUT`] of the accept or
-/// of the last response.
+/// client keeps it open, each request (head and body) within
+/// [`HEAD_TIMEOUT`] of the accept or of the last response.
 async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let mut buf = vec![0u8; HEAD_LIMIT];
     let mut filled = 0;
+    let mut requests = Requests::default();
+    let mut out = Vec::new();
     loop {
         // ANCHOR: timeout
-        let reading = read_head(&mut stream, &mut buf, &mut filled);
-        let Ok(head) = timeout(HEAD_TIMEOUT, reading).await else {
+        let reading = read_requests(&mut stream, &mut buf, &mut filled, &mut requests, &mut out);
+        let Ok(read) = timeout(HEAD_TIMEOUT, reading).await else {
             return Ok(()); // too slow: dropping the stream closes it
         };
         // ANCHOR_END: timeout
-        let (response, used) = match head? {
-            None => return Ok(()), // the client left
-            Some(Head::Complete { len, keep_alive }) => {
-                let response = if keep_alive {
-                    RESPONSE_KEEP_ALIVE
-                } else {
-                    RESPONSE
-                };
-                (response, len)
-            }
-            Some(Head::TooLarge) => (TOO_LARGE, 0),
-            Some(_) => (BAD_REQUEST, 0),
+        let Some(close) = read? else {
+            return Ok(()); // the client left
         };
-        // A client that does not read its response gets as long as one
-        // that does not finish its head.
-        timeout(HEAD_TIMEOUT, stream.write_all(response)).await??;
-        if response != RESPONSE_KEEP_ALIVE {
-            if filled > used {
+        // A client that does not read its responses gets as long as one
+        // that does not send its requests.
+        timeout(HEAD_TIMEOUT, stream.write_all(&out)).await??;
+        out.clear();
+        if close {
+            // Bytes left unanswered (a refused head, requests after a
+            // `close`): the client may still be sending.
+            if filled > 0 {
                 close_gently(stream).await;
             }
             return Ok(());
         }
-        // Keep what follows the head: the start of the next request.
-        buf.copy_within(used..filled, 0);
-        filled -= used;
     }
 }
 
-/// Reads until `buf[..filled]` starts with a head that is complete, too
-/// large or bad; `None` if the client closes first. Bytes already there
-/// (a pipelined request) count before any read.
-async fn read_head(
+/// Reads until there is something to send: in `out`, a response to every
+/// complete request in `buf` (several, if they came together), or a
+/// `100 Continue`. Returns whether the last response ends the connection;
+/// `None` if the client closes first. What `requests` has taken, heads and
+/// bodies, leaves the buffer; the rest moves to its front.
+async fn read_requests(
     stream: &mut TcpStream,
     buf: &mut [u8],
     filled: &mut usize,
-) -> io::Result<Option<Head>> {
+    requests: &mut Requests,
+    out: &mut Vec<u8>,
+) -> io::Result<Option<bool>> {
     loop {
-        match parse_head(&buf[..*filled]) {
-            Head::Partial => {}
-            head => return Ok(Some(head)),
+        let answered = requests.answer(&buf[..*filled], out);
+        buf.copy_within(answered.used..*filled, 0);
+        *filled -= answered.used;
+        if !out.is_empty() {
+            return Ok(Some(answered.close));
         }
         match stream.read(&mut buf[*filled..]).await? {
             0 => return Ok(None),

@@ -1,6 +1,6 @@
 //! What every server in the book shares: the bytes it answers with, how it
-//! recognises a complete request head, and how a blocking server serves one
-//! connection. Each model differs only in how it gets connections to this
+//! recognises a complete request head and where the request ends, and how
+//! a blocking server serves one connection. Each model differs only in how it gets connections to this
 //! code; the code itself stays the same.
 
 use std::io::{self, Read, Write};
@@ -18,21 +18,43 @@ pub const RESPONSE: &[u8] =
 pub const RESPONSE_KEEP_ALIVE: &[u8] =
     b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\nHello world";
 
+/// What a client that asked (`Expect: 100-continue`) gets before it sends
+/// its body, from a server that will read the body: go on. An interim
+/// response; the real one follows.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// A request head longer than [`HEAD_LIMIT`] gets this, and a close.
 pub const TOO_LARGE: &[u8] =
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
-/// A head that is not HTTP/1.x gets this, and a close.
+/// A head that is not HTTP/1.x, or whose body cannot be told apart from
+/// what follows it, gets this, and a close.
 pub const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body announced longer than [`BODY_LIMIT`] gets this, and a close.
+pub const CONTENT_TOO_LARGE: &[u8] =
+    b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A body sent with `Transfer-Encoding` (in pieces, `chunked`) rather than
+/// with a `Content-Length` gets this, and a close.
+pub const LENGTH_REQUIRED: &[u8] =
+    b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 // ANCHOR_END: responses
 
 // ANCHOR: limits
 /// The longest request head a server reads, blank line included.
 pub const HEAD_LIMIT: usize = 8 * 1024;
 
-/// How long a blocking server waits for the rest of a request head (or for
-/// the client to take the response) before it gives up on the connection.
+/// The longest request body a server reads (to throw it away: no server
+/// here has a use for one). nginx's default, `client_max_body_size`, is
+/// the same.
+pub const BODY_LIMIT: u64 = 1024 * 1024;
+
+/// How long a server waits for a whole request, head and body, counted from
+/// the connection's start or the last response (and how long a blocking
+/// server waits for the client to take a response), before it gives up on
+/// the connection.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 // ANCHOR_END: limits
 
@@ -60,91 +82,81 @@ pub fn workers(arg: Option<String>) -> io::Result<usize> {
 /// What the bytes received so far amount to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
-    /// No blank line yet, and still under the limit: read more.
+    /// No blank line yet, nothing wrong so far, and still under the limit:
+    /// read more.
     Partial,
-    /// A complete, well-formed head of `len` bytes (blank line included).
-    Complete { len: usize, keep_alive: bool },
-    /// No blank line within [`HEAD_LIMIT`] bytes.
-    TooLarge,
-    /// A head that is not an HTTP/1.0 or HTTP/1.1 request, or the start of
-    /// one that cannot become one (its first word is not a method).
-    Bad,
+    /// A complete, well-formed head.
+    Complete(Request),
+    /// A head refused: the response that says why (`400`, `411`, `413` or
+    /// `431`). The connection ends after it.
+    Refused(&'static [u8]),
 }
 
-/// Looks at the start of `buf` for one request head.
+/// A complete request head, and what it says about what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// The head's length, blank line included.
+    pub len: usize,
+    /// The client asked to keep the connection open.
+    pub keep_alive: bool,
+    /// The length of the body that follows the head: its `Content-Length`,
+    /// or 0 without one.
+    pub body: u64,
+    /// The client waits for [`CONTINUE`] before it sends its body.
+    pub expects_continue: bool,
+}
+
+/// Looks at the start of `buf` for one request head, a line at a time.
+/// Every line must end in "\r\n", and is checked as soon as it is
+/// complete, so a head that cannot become a request is refused at once,
+/// without waiting for a blank line that may never come.
 pub fn parse_head(buf: &[u8]) -> Head {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if !may_be_request(buf) {
-            Head::Bad
-        } else if buf.len() >= HEAD_LIMIT {
-            Head::TooLarge
-        } else {
-            Head::Partial
+    let buf = &buf[..buf.len().min(HEAD_LIMIT)];
+    let mut version = None;
+    let mut fields = Fields::default();
+    let mut start = 0;
+    while let Some(lf) = buf[start..].iter().position(|&b| b == b'\n') {
+        let end = start + lf + 1;
+        // A line must end in "\r\n". One that ends in a bare "\n" is
+        // refused, at once: a server and a proxy in front of it must agree
+        // on where every line ends, and that is the one rule both know.
+        let Some(line) = buf[start..end - 1].strip_suffix(b"\r") else {
+            return Head::Refused(BAD_REQUEST);
         };
-    };
-    let len = end + 4;
-    if len > HEAD_LIMIT {
-        return Head::TooLarge;
+        let well_formed = match version {
+            None => {
+                version = request_line(line);
+                version.is_some()
+            }
+            Some(version) if line.is_empty() => return fields.request(version, end),
+            Some(_) => fields.add(line).is_some(),
+        };
+        if !well_formed {
+            return Head::Refused(BAD_REQUEST);
+        }
+        start = end;
     }
-    // Hand over every line with its "\r\n" but the last "\n".
-    match check_head(&buf[..end + 1]) {
-        Some(keep_alive) => Head::Complete { len, keep_alive },
-        None => Head::Bad,
+    if version.is_none() && !may_be_request(buf) {
+        Head::Refused(BAD_REQUEST)
+    } else if buf.len() == HEAD_LIMIT {
+        Head::Refused(TOO_LARGE)
+    } else {
+        Head::Partial
     }
 }
 // ANCHOR_END: parse
 
-// ANCHOR: answer
-/// What [`answer`] made of the bytes it was given.
+/// HTTP/1.0 or HTTP/1.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answered {
-    /// How many bytes, from the start, were answered. What follows is the
-    /// start of the next head, or a head that was refused.
-    pub used: usize,
-    /// The last response ends the connection: the client asked for that,
-    /// or sent a head we refuse. A refused head is not counted in `used`,
-    /// so that bytes left over say the client had more to say.
-    pub close: bool,
+enum Version {
+    Http10,
+    Http11,
 }
 
-/// Appends to `out` a response for every complete head at the start of
-/// `buf`, in the order they came: a client may send several requests
-/// before it reads any answer (pipelining). Stops at a partial head, and
-/// after the first response that ends the connection.
-pub fn answer(buf: &[u8], out: &mut Vec<u8>) -> Answered {
-    let mut used = 0;
-    loop {
-        let (response, close) = match parse_head(&buf[used..]) {
-            Head::Partial => return Answered { used, close: false },
-            Head::Complete { len, keep_alive } => {
-                used += len;
-                if keep_alive {
-                    (RESPONSE_KEEP_ALIVE, false)
-                } else {
-                    (RESPONSE, true)
-                }
-            }
-            Head::TooLarge => (TOO_LARGE, true),
-            Head::Bad => (BAD_REQUEST, true),
-        };
-        out.extend_from_slice(response);
-        if close {
-            return Answered { used, close };
-        }
-    }
-}
-// ANCHOR_END: answer
-
-/// Checks the request line and header lines, and works out whether the
-/// client asked to keep the connection open. `None` means malformed.
-/// Every line of `head` ends in "\r" (its "\n" taken by the split).
-fn check_head(head: &[u8]) -> Option<bool> {
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r"));
-    let request_line = lines.next()??;
-
-    let mut parts = request_line.split(|&b| b == b' ');
+/// Checks a request line: a method, a target and a version, one space
+/// apart.
+fn request_line(line: &[u8]) -> Option<Version> {
+    let mut parts = line.split(|&b| b == b' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || !is_token(method) || target.is_empty() {
         return None;
@@ -152,32 +164,104 @@ fn check_head(head: &[u8]) -> Option<bool> {
     if target.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return None;
     }
-    // HTTP/1.1 keeps connections open unless told otherwise; 1.0 closes them.
-    let mut keep_alive = match version {
-        b"HTTP/1.1" => true,
-        b"HTTP/1.0" => false,
-        _ => return None,
-    };
+    match version {
+        b"HTTP/1.1" => Some(Version::Http11),
+        b"HTTP/1.0" => Some(Version::Http10),
+        _ => None,
+    }
+}
 
-    for line in lines {
-        let line = line?;
+// ANCHOR: fields
+/// What the header lines of a head have said so far, about where the
+/// request ends and what comes after it. Every other header is checked
+/// for its form, and ignored.
+#[derive(Debug, Default)]
+struct Fields {
+    host: bool,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    close: bool,
+    keep_alive: bool,
+    expects_continue: bool,
+}
+
+impl Fields {
+    /// Checks one header line, `name: value`, and notes what it says.
+    fn add(&mut self, line: &[u8]) -> Option<()> {
         let colon = line.iter().position(|&b| b == b':')?;
         let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if !is_token(name) || value.iter().any(|&b| b < b' ' && b != b'\t') {
+        if !is_token(name) || value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
             return None;
         }
-        if name.eq_ignore_ascii_case(b"connection") {
-            for option in value.split(|&b| b == b',') {
-                let option = option.trim_ascii();
-                if option.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if option.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
+        let value = value.trim_ascii();
+        let is = |header: &str| name.eq_ignore_ascii_case(header.as_bytes());
+        if is("host") {
+            // Exactly one, with a value that can be a host (and a port).
+            if self.host || !value.iter().all(|&b| is_host_char(b)) {
+                return None;
             }
+            self.host = true;
+        } else if is("content-length") {
+            // One, and a number: two lengths, even equal ones, or a list,
+            // leave it to the reader to pick one, and a proxy may pick
+            // the other.
+            if self.content_length.is_some() {
+                return None;
+            }
+            self.content_length = Some(length(value)?);
+        } else if is("transfer-encoding") {
+            self.transfer_encoding = true;
+        } else if is("connection") {
+            for option in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                self.close |= option.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if is("expect") {
+            self.expects_continue |= value.eq_ignore_ascii_case(b"100-continue");
         }
+        Some(())
     }
-    Some(keep_alive)
+
+    /// The head is complete, `len` bytes long: what the request is, or why
+    /// it is refused.
+    fn request(&self, version: Version, len: usize) -> Head {
+        let http11 = version == Version::Http11;
+        if http11 && !self.host {
+            return Head::Refused(BAD_REQUEST);
+        }
+        let body = match (self.content_length, self.transfer_encoding) {
+            (None, false) => 0,
+            (Some(length), false) if length <= BODY_LIMIT => length,
+            (Some(_), false) => return Head::Refused(CONTENT_TOO_LARGE),
+            // Two ways to tell where the body ends: which one wins is
+            // what request smuggling exploits.
+            (Some(_), true) => return Head::Refused(BAD_REQUEST),
+            // A body in chunks, which we do not decode.
+            (None, true) => return Head::Refused(LENGTH_REQUIRED),
+        };
+        Head::Complete(Request {
+            len,
+            // `close` wins: with it among the options, the connection ends.
+            // Otherwise HTTP/1.1 keeps it, and HTTP/1.0 only when asked.
+            keep_alive: !self.close && (http11 || self.keep_alive),
+            body,
+            // HTTP/1.0 clients cannot have meant it, and without a body
+            // there is nothing to wait for.
+            expects_continue: http11 && self.expects_continue && body > 0,
+        })
+    }
+}
+// ANCHOR_END: fields
+
+/// A `Content-Length`: one or more digits. A number too large for a `u64`
+/// is still a number, and over any limit.
+fn length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0u64, |n, &digit| {
+        n.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+    }))
 }
 
 /// An HTTP token: the characters a method or a header name may use.
@@ -189,12 +273,18 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// What a `Host` value may contain: a name, an IPv4 address or an IPv6
+/// one in brackets, a colon and a port, percent-escapes.
+fn is_host_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b)
+}
+
 // ANCHOR: may_be_request
-/// Whether the start of a head, with no blank line yet, may still become a
-/// request: whether it starts with a method, or with what may be the start
-/// of one. A TLS handshake, binary junk or an empty line fails on its first
-/// byte, and gets its 400 at once instead of holding the connection open
-/// until the head timeout, waiting for a blank line that will never come.
+/// Whether the start of a head, with no line complete yet, may still become
+/// a request: whether it starts with a method, or with what may be the
+/// start of one. A TLS handshake or binary junk fails on its first byte,
+/// and gets its 400 at once instead of holding the connection open until
+/// the head timeout, waiting for a blank line that will never come.
 fn may_be_request(buf: &[u8]) -> bool {
     match buf.iter().position(|&b| b == b' ') {
         Some(space) => is_token(&buf[..space]),
@@ -202,6 +292,88 @@ fn may_be_request(buf: &[u8]) -> bool {
     }
 }
 // ANCHOR_END: may_be_request
+
+// ANCHOR: answer
+/// What [`Requests::answer`] made of the bytes it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// How many bytes, from the start, were taken: heads answered, and
+    /// bodies read and thrown away. What follows is the start of the next
+    /// head, or a head that was refused.
+    pub used: usize,
+    /// The last response ends the connection: the client asked for that,
+    /// or sent a head we refuse. A refused head is not counted in `used`,
+    /// so that bytes left over say the client had more to say.
+    pub close: bool,
+}
+
+/// Where a connection is in the stream of requests its client sends, from
+/// one call of [`Requests::answer`] to the next: between two requests, or
+/// in the body of one. What follows a head is its body, for as many bytes
+/// as its `Content-Length` says, and only after them does the next request
+/// start. Each request is answered once its body has been read (and thrown
+/// away).
+#[derive(Debug, Default)]
+pub struct Requests {
+    /// The request whose body is being read, if one is.
+    reading: Option<Body>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Body {
+    /// How many bytes of it are still to come.
+    left: u64,
+    /// Whether its client wants the connection kept.
+    keep_alive: bool,
+}
+
+impl Requests {
+    /// Appends to `out` a response for every complete request at the start
+    /// of `buf`, in the order they came: a client may send several before
+    /// it reads any answer (pipelining). Stops at a partial head, or in a
+    /// body that is not all there yet, and after the first response that
+    /// ends the connection.
+    pub fn answer(&mut self, buf: &[u8], out: &mut Vec<u8>) -> Answered {
+        let mut used = 0;
+        loop {
+            if let Some(body) = &mut self.reading {
+                let here = (buf.len() - used) as u64;
+                let taken = body.left.min(here);
+                used += taken as usize; // at most buf.len()
+                body.left -= taken;
+                if body.left > 0 {
+                    return Answered { used, close: false };
+                }
+                // The request is complete: answer it.
+                let keep_alive = body.keep_alive;
+                self.reading = None;
+                if !keep_alive {
+                    out.extend_from_slice(RESPONSE);
+                    return Answered { used, close: true };
+                }
+                out.extend_from_slice(RESPONSE_KEEP_ALIVE);
+            }
+            match parse_head(&buf[used..]) {
+                Head::Partial => return Answered { used, close: false },
+                Head::Complete(request) => {
+                    used += request.len;
+                    if request.expects_continue {
+                        out.extend_from_slice(CONTINUE);
+                    }
+                    self.reading = Some(Body {
+                        left: request.body,
+                        keep_alive: request.keep_alive,
+                    });
+                }
+                Head::Refused(response) => {
+                    out.extend_from_slice(response);
+                    return Answered { used, close: true };
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: answer
 
 // ANCHOR: accept
 /// Waits for the next connection on a blocking listener. Errors here concern
@@ -224,8 +396,10 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
 
 // ANCHOR: serve
 /// Serves one connection the blocking way: read until the head is complete,
-/// write the response, close. Errors concern this client only; the caller
-/// drops them and moves on.
+/// write the response, close. A body after the head is never read: the
+/// response says the connection ends with it, so no byte after the head
+/// can be taken for another request. Errors concern this client only; the
+/// caller drops them and moves on.
 pub fn serve(mut stream: TcpStream) -> io::Result<()> {
     // A client that stops sending, or sends too slowly, costs us at most
     // this long: the whole head must be in by then (see `read_before`).
@@ -235,7 +409,7 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
 
     let mut buf = [0u8; HEAD_LIMIT];
     let mut filled = 0;
-    let (response, used) = loop {
+    let (response, used, body) = loop {
         let n = match read_before(&mut stream, &mut buf[filled..], deadline) {
             Ok(0) => return Ok(()), // the client left before finishing its head
             Ok(n) => n,
@@ -245,16 +419,15 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
         filled += n;
         match parse_head(&buf[..filled]) {
             Head::Partial => continue, // a short read: the head goes on
-            Head::Complete { len, .. } => break (RESPONSE, len),
-            Head::TooLarge => break (TOO_LARGE, filled),
-            Head::Bad => break (BAD_REQUEST, filled),
+            Head::Complete(request) => break (RESPONSE, request.len, request.body),
+            Head::Refused(refusal) => break (refusal, filled, 0),
         }
     };
     // write_all resumes after short writes and retries on EINTR.
     stream.write_all(response)?;
-    if response != RESPONSE || filled > used {
-        // The client may still be sending: a rejected head, or bytes after
-        // the head that we will never read.
+    if response != RESPONSE || filled > used || body > 0 {
+        // The client may still be sending: a refused head, bytes after the
+        // head, or a body, none of which we will ever read.
         close_gently(stream);
     }
     Ok(()) // dropping `stream` closes the connection
@@ -280,22 +453,24 @@ fn read_before(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io:
 
 // ANCHOR: serve_keep_alive
 /// Serves one connection the blocking way for as long as the client keeps
-/// it: every complete head is answered in order, however many arrive in
+/// it: every complete request is answered in order, however many arrive in
 /// one read (a client may send several before reading any answer, which
 /// is called pipelining), with [`RESPONSE_KEEP_ALIVE`] while the client
 /// wants the connection kept, and [`RESPONSE`] then a close when it does
-/// not. Each head must be complete within [`HEAD_TIMEOUT`] of the
-/// connection's start or of the previous response, so an idle connection
-/// is closed after that long; until then, it holds the calling thread.
+/// not. Each request, head and body, must be complete within
+/// [`HEAD_TIMEOUT`] of the connection's start or of the previous response,
+/// so an idle connection is closed after that long; until then, it holds
+/// the calling thread.
 pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
     stream.set_write_timeout(Some(HEAD_TIMEOUT))?;
     let mut buf = [0u8; HEAD_LIMIT];
     let mut filled = 0;
+    let mut requests = Requests::default();
     let mut out = Vec::new();
     let mut deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
-        // Answer every complete head received so far, in order, in one write.
-        let answered = answer(&buf[..filled], &mut out);
+        // Answer every request received so far, in order, in one write.
+        let answered = requests.answer(&buf[..filled], &mut out);
         if !out.is_empty() {
             stream.write_all(&out)?;
             out.clear();
@@ -311,8 +486,8 @@ pub fn serve_keep_alive(mut stream: TcpStream) -> io::Result<()> {
         buf.copy_within(answered.used..filled, 0);
         filled -= answered.used;
 
-        // A deadline for the whole head, as in `serve`: an idle client,
-        // or one that trickles bytes, is closed when it passes.
+        // A deadline for the whole request, as for the head in `serve`: an
+        // idle client, or one that trickles bytes, is closed when it passes.
         match read_before(&mut stream, &mut buf[filled..], deadline) {
             Ok(0) => return Ok(()), // the client closed the connection
             Ok(n) => filled += n,
@@ -360,10 +535,27 @@ fn close_gently(mut stream: TcpStream) {
 mod tests {
     use super::*;
 
-    fn complete(buf: &[u8]) -> (usize, bool) {
+    fn request(buf: &[u8]) -> Request {
         match parse_head(buf) {
-            Head::Complete { len, keep_alive } => (len, keep_alive),
+            Head::Complete(request) => request,
             other => panic!("{other:?} for {:?}", String::from_utf8_lossy(buf)),
+        }
+    }
+
+    fn complete(buf: &[u8]) -> (usize, bool) {
+        let request = request(buf);
+        (request.len, request.keep_alive)
+    }
+
+    #[track_caller]
+    fn refused(buf: &[u8], response: &[u8]) {
+        match parse_head(buf) {
+            Head::Refused(got) if got == response => {}
+            other => panic!(
+                "{other:?} for {:?}, not {:?}",
+                String::from_utf8_lossy(buf),
+                String::from_utf8_lossy(response)
+            ),
         }
     }
 
@@ -381,6 +573,9 @@ mod tests {
         assert_eq!(RESPONSE.len(), 69);
         assert!(RESPONSE.ends_with(b"\r\n\r\nHello world"));
         assert!(RESPONSE_KEEP_ALIVE.ends_with(b"\r\n\r\nHello world"));
+        for refusal in [TOO_LARGE, BAD_REQUEST, CONTENT_TOO_LARGE, LENGTH_REQUIRED] {
+            assert!(refusal.ends_with(b"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
+        }
     }
 
     #[test]
@@ -390,49 +585,100 @@ mod tests {
         assert_eq!(complete(b"GET / HTTP/1.0\r\n\r\n"), (18, false));
         let ab = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n";
         assert!(complete(ab).1);
-        let close = b"GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n";
-        assert!(!complete(close).1);
         // A second, pipelined request does not change the first one's length.
-        let two = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
-        assert_eq!(complete(two), (18, true));
+        let two = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(complete(two), (27, true));
+        // Values may have spaces around them, and bytes above 127.
+        let spaced = b"GET /a?b=c HTTP/1.1\r\nHost:\t[::1]:80 \r\nX-Name: caf\xc3\xa9\r\n\r\n";
+        assert!(complete(spaced).1);
+        // An empty Host is allowed: a target with no authority.
+        assert!(complete(b"OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n").1);
     }
 
     #[test]
-    fn answering_pipelined_heads() {
-        let mut out = Vec::new();
-        let two = b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /";
-        let answered = answer(two, &mut out);
-        assert_eq!(
-            answered,
-            Answered {
-                used: 36,
-                close: true
-            }
-        );
-        assert_eq!(out, [RESPONSE_KEEP_ALIVE, RESPONSE].concat());
+    fn close_wins() {
+        for close in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close, keep-alive\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive,close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+        ] {
+            assert!(!complete(close).1, "{:?}", String::from_utf8_lossy(close));
+        }
+    }
 
-        out.clear();
-        let partial = b"GET / HTTP/1.1\r\n\r\nGET / HT";
-        assert_eq!(
-            answer(partial, &mut out),
-            Answered {
-                used: 18,
-                close: false
-            }
-        );
-        assert_eq!(out, RESPONSE_KEEP_ALIVE);
+    #[test]
+    fn host_is_required_once() {
+        refused(b"GET / HTTP/1.1\r\n\r\n", BAD_REQUEST);
+        refused(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", BAD_REQUEST);
+        refused(b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", BAD_REQUEST);
+        refused(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BAD_REQUEST);
+        refused(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", BAD_REQUEST);
+        // HTTP/1.0 did not have it.
+        assert!(!complete(b"GET / HTTP/1.0\r\n\r\n").1);
+    }
 
-        // A refused head is answered, and left in place.
-        out.clear();
-        let bad = b"GET / HTTP/1.1\r\n\r\nNOT HTTP\r\n\r\n";
+    #[test]
+    fn bodies_with_a_length() {
+        let post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let r = request(post);
         assert_eq!(
-            answer(bad, &mut out),
-            Answered {
-                used: 18,
-                close: true
-            }
+            (r.len, r.body, r.expects_continue),
+            (post.len() - 5, 5, false)
         );
-        assert_eq!(out, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
+        assert_eq!(request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, 0);
+        let zero = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 000\r\n\r\n";
+        assert_eq!(request(zero).body, 0);
+        let limit = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {BODY_LIMIT}\r\n\r\n");
+        assert_eq!(request(limit.as_bytes()).body, BODY_LIMIT);
+        let over = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            BODY_LIMIT + 1
+        );
+        refused(over.as_bytes(), CONTENT_TOO_LARGE);
+        let huge = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+        refused(huge, CONTENT_TOO_LARGE);
+    }
+
+    #[test]
+    fn lengths_that_cannot_be_trusted() {
+        for length in [
+            &b"Content-Length: 5\r\nContent-Length: 5"[..],
+            b"Content-Length: 5\r\nContent-Length: 6",
+            b"Content-Length: 5, 5",
+            b"Content-Length: -5",
+            b"Content-Length: +5",
+            b"Content-Length: 0x5",
+            b"Content-Length: 5 5",
+            b"Content-Length: ",
+            b"Content-Length : 5",
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked",
+            b"Transfer-Encoding: chunked\r\nContent-Length: 5",
+        ] {
+            let head = [b"POST / HTTP/1.1\r\nHost: x\r\n", length, b"\r\n\r\n"].concat();
+            refused(&head, BAD_REQUEST);
+        }
+        for coding in [&b"chunked"[..], b"gzip, chunked", b"identity"] {
+            let head = [
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ",
+                coding,
+                b"\r\n\r\n",
+            ];
+            refused(&head.concat(), LENGTH_REQUIRED);
+        }
+    }
+
+    #[test]
+    fn expect_continue() {
+        let ask =
+            b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n";
+        assert!(request(ask).expects_continue);
+        // Not without a body, and not from HTTP/1.0.
+        let empty = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n";
+        assert!(!request(empty).expects_continue);
+        let old = b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        assert!(!request(old).expects_continue);
     }
 
     #[test]
@@ -441,7 +687,9 @@ mod tests {
             &b""[..],
             b"GET",
             b"GET / HTTP/1.1\r\n",
-            b"GET / HTTP/1.1\r\n\r",
+            b"GET / HTTP/1.1\r\nHost: x\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r",
+            b"POST / HTTP/1.1\r\nContent-Length: 5",
         ] {
             assert_eq!(parse_head(part), Head::Partial);
         }
@@ -457,16 +705,36 @@ mod tests {
             b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
             b"GET / HTTP/1.1\r\n folded: x\r\n\r\n",
-            b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
         ] {
-            assert_eq!(
-                parse_head(bad),
-                Head::Bad,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            refused(bad, BAD_REQUEST);
         }
+    }
+
+    /// A bare "\n" ends no line: it is refused as soon as it arrives,
+    /// wherever it is, not after a wait for a blank line.
+    #[test]
+    fn bare_line_feeds() {
+        for bad in [
+            &b"GET / HTTP/1.1\n"[..],
+            b"GET / HTTP/1.1\nHost: x\n\n",
+            b"GET / HTTP/1.1\r\nHost: x\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+            b"\n",
+        ] {
+            refused(bad, BAD_REQUEST);
+        }
+    }
+
+    /// Lines are checked as they arrive: a bad one is refused before the
+    /// head ends.
+    #[test]
+    fn bad_lines_before_the_end() {
+        refused(b"GET / HTTP/1.1\r\nBad Name: x\r\n", BAD_REQUEST);
+        refused(b"GET / HTTP/1.1\r\nContent-Length: x\r\nHo", BAD_REQUEST);
+        refused(b"GET / HTTP/3\r\nHo", BAD_REQUEST);
     }
 
     #[test]
@@ -479,15 +747,10 @@ mod tests {
             b"GET\r\nHost: x\r\n",
             b"G(T / HTTP/1.1",
         ] {
-            assert_eq!(
-                parse_head(bad),
-                Head::Bad,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            refused(bad, BAD_REQUEST);
         }
         // Junk the size of the limit is junk first: 400, not 431.
-        assert_eq!(parse_head(&[0xff; HEAD_LIMIT]), Head::Bad);
+        refused(&[0xff; HEAD_LIMIT], BAD_REQUEST);
         // What may still be a request is waited for.
         for part in [&b"G"[..], b"PRI", b"GET /\x00junk"] {
             assert_eq!(parse_head(part), Head::Partial);
@@ -496,14 +759,133 @@ mod tests {
 
     #[test]
     fn heads_over_the_limit() {
-        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        let mut long = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
         long.resize(HEAD_LIMIT, b'a');
-        assert_eq!(parse_head(&long), Head::TooLarge);
+        refused(&long, TOO_LARGE);
         long.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(parse_head(&long), Head::TooLarge);
+        refused(&long, TOO_LARGE);
         long.truncate(HEAD_LIMIT - 4);
         long.extend_from_slice(b"\r\n\r\n");
         assert_eq!(complete(&long).0, HEAD_LIMIT);
+    }
+
+    /// Feeds `parts` to one `Requests`, as reads would bring them, keeping
+    /// what is not used yet; returns the responses and whether the last one
+    /// ends the connection.
+    fn answer_all(parts: &[&[u8]]) -> (Vec<u8>, bool) {
+        let mut requests = Requests::default();
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for part in parts {
+            buf.extend_from_slice(part);
+            let answered = requests.answer(&buf, &mut out);
+            if answered.close {
+                return (out, true);
+            }
+            buf.drain(..answered.used);
+        }
+        (out, false)
+    }
+
+    #[test]
+    fn answering_pipelined_heads() {
+        let mut out = Vec::new();
+        let two = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\nGET /";
+        let answered = Requests::default().answer(two, &mut out);
+        assert_eq!(
+            answered,
+            Answered {
+                used: 45,
+                close: true
+            }
+        );
+        assert_eq!(out, [RESPONSE_KEEP_ALIVE, RESPONSE].concat());
+
+        out.clear();
+        let partial = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT";
+        assert_eq!(
+            Requests::default().answer(partial, &mut out),
+            Answered {
+                used: 27,
+                close: false
+            }
+        );
+        assert_eq!(out, RESPONSE_KEEP_ALIVE);
+
+        // A refused head is answered, and left in place.
+        out.clear();
+        let bad = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n";
+        assert_eq!(
+            Requests::default().answer(bad, &mut out),
+            Answered {
+                used: 27,
+                close: true
+            }
+        );
+        assert_eq!(out, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
+    }
+
+    /// A body is not a request, whatever it looks like.
+    #[test]
+    fn a_body_is_read_not_answered() {
+        let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let smuggled = [
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\n",
+            &get[..],
+            get,
+        ]
+        .concat();
+        let (out, close) = answer_all(&[&smuggled]);
+        assert_eq!(out, RESPONSE_KEEP_ALIVE.repeat(2));
+        assert!(!close);
+        // "hello", then a GET: not a request called "helloGET".
+        let hello = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let (out, _) = answer_all(&[hello, get]);
+        assert_eq!(out, RESPONSE_KEEP_ALIVE.repeat(2));
+    }
+
+    #[test]
+    fn a_body_in_pieces() {
+        // Answered only once the last byte of the body is in, however the
+        // reads cut it.
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n";
+        let body = vec![b'z'; 10_000];
+        let mut requests = Requests::default();
+        let mut out = Vec::new();
+        let answered = requests.answer(&[&head[..], &body[..4000]].concat(), &mut out);
+        assert_eq!(answered.used, head.len() + 4000);
+        assert!(out.is_empty());
+        assert_eq!(requests.answer(&body[4000..9999], &mut out).used, 5999);
+        assert!(out.is_empty());
+        let last = [
+            &body[9999..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ];
+        let answered = requests.answer(&last.concat(), &mut out);
+        assert!(answered.close);
+        assert_eq!(out, [RESPONSE_KEEP_ALIVE, RESPONSE].concat());
+    }
+
+    #[test]
+    fn continue_before_the_body() {
+        let head =
+            b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let mut requests = Requests::default();
+        let mut out = Vec::new();
+        let answered = requests.answer(head, &mut out);
+        assert_eq!(answered.used, head.len());
+        assert_eq!(out, CONTINUE);
+        out.clear();
+        requests.answer(b"abc", &mut out);
+        assert_eq!(out, RESPONSE_KEEP_ALIVE);
+    }
+
+    #[test]
+    fn refused_bodies_end_the_connection() {
+        let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(answer_all(&[chunked]), (LENGTH_REQUIRED.to_vec(), true));
+        let big = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9999999\r\n\r\n";
+        assert_eq!(answer_all(&[big]), (CONTENT_TOO_LARGE.to_vec(), true));
     }
 
     /// Runs `serve_keep_alive` on one connection, sends `parts`, and
@@ -528,11 +910,12 @@ mod tests {
     #[test]
     fn keep_alive_answers_in_order_until_close() {
         let got = keep_alive_exchange(&[
-            b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HT",
-            b"TP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HT",
+            b"TP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nGE",
+            b"T /GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         ]);
         let want = [
+            RESPONSE_KEEP_ALIVE,
             RESPONSE_KEEP_ALIVE,
             RESPONSE_KEEP_ALIVE,
             RESPONSE_KEEP_ALIVE,
@@ -544,7 +927,7 @@ mod tests {
 
     #[test]
     fn keep_alive_refuses_a_bad_head_and_closes() {
-        let got = keep_alive_exchange(&[b"GET / HTTP/1.1\r\n\r\nnonsense\r\n\r\n"]);
+        let got = keep_alive_exchange(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\nnonsense\r\n\r\n"]);
         assert_eq!(got, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
     }
 }
