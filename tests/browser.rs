@@ -420,19 +420,18 @@ fn render(out: &Path) -> PathBuf {
 
 /// A new, empty directory for this test in this process.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("book-{name}-{}", std::process::id()));
-    if dir.exists() {
-        fs::remove_dir_all(&dir).unwrap();
-    }
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    empty_dir(format!("book-{name}-{}", std::process::id()))
 }
 
 /// Where the screenshots go: one place, emptied at every run, so that the
 /// newest are the only ones.
 fn screenshot_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("book-screenshots");
+    empty_dir("book-screenshots".into())
+}
+
+/// The directory `name` in cargo's directory for tests' files, empty.
+fn empty_dir(name: String) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     if dir.exists() {
         fs::remove_dir_all(&dir).unwrap();
     }
