@@ -79,7 +79,8 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         again: Vec::new(),
         accept_again: false,
     };
-    let listening = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, LISTENER);
+    let edge_in = EpollFlags::EPOLLIN | EpollFlags::EPOLLET;
+    let listening = EpollEvent::new(edge_in, LISTENER);
     l.epoll.add(l.acceptor.listener(), listening)?;
 
     let mut events = vec![EpollEvent::empty(); EVENTS];

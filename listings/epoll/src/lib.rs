@@ -128,7 +128,9 @@ impl Loop {
     // ANCHOR: ready
     /// Lets a connection whose socket is ready do what it can.
     fn ready(&mut self, fd: usize, events: EpollFlags) {
-        // An earlier event of the same batch may have closed it.
+        // Always there: no event closes any connection but its own, and
+        // epoll reports a socket at most once per batch. Should that ever
+        // change, a stale event is skipped here instead of panicking.
         let Some(entry) = self.conns.get_mut(fd).and_then(Option::as_mut) else {
             return;
         };

@@ -64,14 +64,15 @@ fn main() -> io::Result<()> {
         // 4. Serve the ready connections and close the expired ones, from
         // the end, so that `swap_remove` only moves one already seen.
         let now = Instant::now();
+        // Hung up, in error, not open: closed, whatever `on_ready` says.
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
         for i in (0..conns.len()).rev() {
             let e = &mut conns[i];
             let events = ready[i];
             let mut next = e.interest;
             if !events.is_empty() {
                 next = e.conn.on_ready(&e.stream);
-                if events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
-                {
+                if events.intersects(gone) {
                     next = Interest::Close;
                 }
             }

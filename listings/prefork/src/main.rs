@@ -154,7 +154,7 @@ impl Workers {
             // it once. So reap until there is nothing left to reap.
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => {
-                    young |= self.ended(pid, format_args!("exited with status {code}"));
+                    young |= self.ended(pid, format_args!("exited with code {code}"));
                 }
                 Ok(WaitStatus::Signaled(pid, signal, _)) => {
                     young |= self.ended(pid, format_args!("was killed by {signal}"));
