@@ -157,8 +157,9 @@ fn measure(scenarios: &[Scenario], options: Options, args: &[String]) -> Result<
     if ctx.options.estimate {
         let (runs, secs) = ctx.estimate(&plans);
         println!(
-            "{runs} runs, about {} minutes (the progress bar's estimate)",
-            (secs / 60.0).ceil()
+            "{runs} runs, about {}:{:02} (the progress bar's estimate)",
+            secs as u64 / 60,
+            secs as u64 % 60
         );
         return Ok(());
     }

@@ -275,7 +275,8 @@ fn omission_chart(omission: Option<&Results>) -> String {
     let runs = table::omission_runs(r);
     let series: Vec<Series> = table::OMISSION_ROWS[..2]
         .iter()
-        .map(|(name, row)| Series {
+        .zip(["from the send", "from when due"])
+        .map(|((_, row), name)| Series {
             name: name.to_string(),
             values: table::omission_medians(&runs, *row)
                 .map_or(vec![None; 5], |v| v.map(Some).to_vec()),

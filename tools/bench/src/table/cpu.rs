@@ -146,10 +146,15 @@ pub fn cpu(post: Option<&Results>, sweep: Option<&Results>) -> String {
             let _ = writeln!(
                 out,
                 "- **{head}** In the sweep, with a new connection per request, \
-                 `{server}` spent {} a request with {few} client(s) and {} with {many} \
+                 `{server}` spent {} a request with {} and {} with {many} \
                  ({}); {fell} of {} servers spent at least 10% less per request with \
                  {many} clients than with {few}.",
                 micros(cpu_few),
+                if few == 1 {
+                    "1 client".to_string()
+                } else {
+                    format!("{few} clients")
+                },
                 micros(cpu_many),
                 times(cpu_many / cpu_few),
                 pairs.len(),
