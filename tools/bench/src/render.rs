@@ -241,8 +241,12 @@ fn batches_chart(sweep: Option<&Results>) -> String {
     };
     let title = format!("CPU per request against clients at once ({server}, median)");
     let cores = table::cores(r);
+    let keeps_alive = r.server(server).is_some_and(|s| s.keep_alive);
     let mut rows = Vec::new();
-    for mode in Mode::BOTH {
+    for mode in Mode::BOTH
+        .into_iter()
+        .filter(|&m| m == Mode::Close || keeps_alive)
+    {
         for &c in &r.params.concurrency {
             let stats = cell(r, server, "loadgen", mode, c, None).stats().cloned();
             rows.push(budget_row(

@@ -153,6 +153,24 @@ fn load_words(sample: &Sample) -> String {
 /// and mode (the sweep's load generator, chosen by calibration) gets the
 /// usual number and the exceptions; one per connection at most, always.
 fn threads_line<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> String {
+    let parts = threads(results, samples);
+    if parts.is_empty() {
+        return String::new();
+    }
+    let chosen = if results.client_threads.is_empty() {
+        ""
+    } else {
+        " The load generator's were chosen for each server and mode by calibration (see below)."
+    };
+    format!(
+        "\nThreads of each client: {}; never more than one per connection.{chosen}\n",
+        parts.join("; ")
+    )
+}
+
+/// Each client's threads over the runs of `samples`: "`loadgen` 2, 1
+/// against `select` (keep-alive)".
+fn threads<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> Vec<String> {
     // Client -> (server, mode) -> the most threads it ran in that case.
     type Cases = BTreeMap<(String, Mode), usize>;
     let mut by_client: Vec<(String, Cases)> = Vec::new();
@@ -172,9 +190,6 @@ fn threads_line<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>
             .entry((s.server.clone(), s.mode))
             .or_insert(threads);
         *most = (*most).max(threads);
-    }
-    if by_client.is_empty() {
-        return String::new();
     }
     let mut parts = Vec::new();
     for (client, cases) in &by_client {
@@ -208,15 +223,7 @@ fn threads_line<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>
         }
         parts.push(text);
     }
-    let chosen = if results.client_threads.is_empty() {
-        ""
-    } else {
-        " The load generator's were chosen for each server and mode by calibration (see below)."
-    };
-    format!(
-        "\nThreads of each client: {}; never more than one per connection.{chosen}\n",
-        parts.join("; ")
-    )
+    parts
 }
 
 /// The other mode.
