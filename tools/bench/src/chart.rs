@@ -484,10 +484,12 @@ pub fn stacked(
             at += v;
         }
         if at > 0.0 {
+            // Past the bar, and past its mark.
+            let end = at.max(row.mark.filter(|m| m.is_finite()).unwrap_or(0.0));
             let _ = writeln!(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
-                x(at) + 4.0,
+                x(end) + 5.0,
                 y + bar - 5.0,
                 escape(&format(at))
             );

@@ -119,10 +119,7 @@ pub fn omission(results: &Results) -> String {
 /// the uncorrected one.
 pub fn verdict(results: &Results) -> String {
     let runs = runs(results);
-    let want = format!(
-        "The corrected p99 at least {} the uncorrected one",
-        times(GOAL)
-    );
+    let want = format!("The corrected p99 at least {GOAL:.0}× the uncorrected one");
     match (medians(&runs, ROWS[0].1), medians(&runs, ROWS[1].1)) {
         (Some(sent), Some(due)) => {
             let ratio = due[2] / sent[2];
