@@ -128,7 +128,11 @@ pub fn verdict(results: &Results) -> String {
                 if ratio >= GOAL { "met" } else { "not met" },
                 latency(Some(due[2])),
                 latency(Some(sent[2])),
-                times(ratio)
+                if ratio >= 100.0 {
+                    format!("{}×", count(ratio))
+                } else {
+                    times(ratio)
+                }
             )
         }
         _ => format!("{want}: no figures"),
