@@ -12,7 +12,9 @@ use std::sync::OnceLock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-const SCENARIOS: [&str; 6] = ["clients", "post", "sweep", "slow", "nginx", "gil"];
+const SCENARIOS: [&str; 7] = [
+    "clients", "post", "sweep", "slow", "nginx", "gil", "omission",
+];
 
 /// The bench binary, built once in release mode (it builds the listings it
 /// runs itself, with the same cargo).
@@ -133,11 +135,34 @@ fn a_quick_run_writes_every_file() {
         "sweep-close.svg",
         "sweep-keep-alive.svg",
         "cpu-per-request.svg",
+        "cpu-budget.svg",
+        "cpu-batches.svg",
         "slow-p99.svg",
+        "omission.svg",
     ] {
         assert!(read(&dir, svg).trim_end().ends_with("</svg>"), "{svg}");
     }
     assert!(read(&dir, "loadgen-report.txt").contains("Requests per second:"));
+    // The peers: figures, or a row that says they are not installed.
+    let clients = read(&dir, "clients.md");
+    for peer in ["oha", "oha -q", "wrk2 -R", "loadgen --rate"] {
+        assert!(
+            clients.contains(&format!("| `{peer}` | ")),
+            "{peer}:\n{clients}"
+        );
+    }
+    assert!(clients.contains("goal in open loop"));
+    assert!(read(&dir, "omission.md").contains("The corrected p99 at least"));
+    assert!(read(&dir, "cpu.md").contains("`ab`"));
+    // Every run records the kernel's counters, the client's threads and
+    // the cores.
+    for scenario in SCENARIOS {
+        let json = read(&dir, &format!("{scenario}.json"));
+        assert!(json.contains("\"kernel\": {"), "{scenario}");
+        assert!(json.contains("\"client_threads\": "), "{scenario}");
+        assert!(json.contains("\"cores\": "), "{scenario}");
+    }
+    assert!(read(&dir, "sweep.json").contains("\"calibration\": ["));
 
     // The results files hold everything the tables and charts show.
     let before = drawn(&dir);

@@ -107,16 +107,70 @@ pub fn lines(
     series: &[Series],
     format: fn(f64) -> String,
 ) -> String {
+    draw_lines(title, x_label, y_label, xs, series, format, false)
+}
+
+/// The same on a logarithmic axis, a tick at every power of ten, for
+/// values that span several of them.
+pub fn lines_log(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    xs: &[String],
+    series: &[Series],
+    format: fn(f64) -> String,
+) -> String {
+    draw_lines(title, x_label, y_label, xs, series, format, true)
+}
+
+fn draw_lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    xs: &[String],
+    series: &[Series],
+    format: fn(f64) -> String,
+    log: bool,
+) -> String {
     let (width, height) = (760.0, 440.0);
     let (left, right, top, bottom) = (80.0, 560.0, 45.0, 380.0);
     let mut out = String::new();
     open(&mut out, width, height, title);
-    let max = series
+    let values: Vec<f64> = series
         .iter()
-        .flat_map(|s| s.values.iter().flatten())
-        .fold(0.0f64, |m, v| m.max(*v));
+        .flat_map(|s| s.values.iter().flatten().copied())
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .collect();
+    let max = values.iter().copied().fold(0.0f64, f64::max);
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let (lo, hi) = if min.is_finite() && max > 0.0 {
+        let lo = min.log10().floor();
+        (lo, max.log10().ceil().max(lo + 1.0))
+    } else {
+        (-3.0, 0.0)
+    };
     let (top_value, step) = nice(max);
-    let y = |v: f64| bottom - (v / top_value) * (bottom - top);
+    let y = |v: f64| {
+        let share = if log {
+            ((v.max(1e-300).log10() - lo) / (hi - lo)).clamp(0.0, 1.0)
+        } else {
+            v / top_value
+        };
+        bottom - share * (bottom - top)
+    };
+    let ticks: Vec<f64> = if log {
+        (lo as i32..=hi as i32).map(|p| 10f64.powi(p)).collect()
+    } else {
+        (0..)
+            .map(|i| i as f64 * step)
+            .take_while(|t| *t <= top_value + step / 2.0)
+            .collect()
+    };
+    let y_label = if log {
+        format!("{y_label} (logarithmic scale)")
+    } else {
+        y_label.to_string()
+    };
     let x = |i: usize| {
         if xs.len() < 2 {
             (left + right) / 2.0
@@ -125,8 +179,7 @@ pub fn lines(
         }
     };
     // Grid and y ticks.
-    let mut v = 0.0;
-    while v <= top_value + step / 2.0 {
+    for v in ticks {
         let _ = writeln!(
             out,
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{right}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>\
@@ -136,7 +189,6 @@ pub fn lines(
             y(v) + 4.0,
             escape(&tidy(format(v)))
         );
-        v += step;
     }
     // Axes and x ticks.
     let _ = writeln!(
@@ -166,7 +218,7 @@ pub fn lines(
         out,
         "<text transform=\"translate(18 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
         (top + bottom) / 2.0,
-        escape(y_label)
+        escape(&y_label)
     );
     // The lines, broken where a value is missing, with a dot on each value.
     for (n, s) in series.iter().enumerate() {
@@ -348,6 +400,142 @@ pub fn bars(
          <line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"black\"/>"
     );
     legend(&mut out, left, 38.0, series, false);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// One horizontal bar made of parts, and a mark beside it.
+pub struct Stack {
+    pub label: String,
+    /// A value per part, in the order of the parts' names.
+    pub parts: Vec<Option<f64>>,
+    /// Where the mark goes, if anywhere.
+    pub mark: Option<f64>,
+}
+
+/// Horizontal stacked bars, one per row, on a linear axis from zero: the
+/// parts laid end to end in their colours, the total written at the end,
+/// and each row's mark (a black tick) where `mark_name` says.
+pub fn stacked(
+    title: &str,
+    value_label: &str,
+    part_names: &[&str],
+    mark_name: &str,
+    rows: &[Stack],
+    format: fn(f64) -> String,
+) -> String {
+    let bar = 16.0;
+    let (left, right, top) = (190.0, 640.0, 45.0 + 20.0 * (part_names.len() + 1) as f64);
+    let bottom = top + bar * rows.len() as f64 + 8.0;
+    let (width, height) = (760.0, bottom + 50.0);
+    let mut out = String::new();
+    open(&mut out, width, height, title);
+    let max = rows
+        .iter()
+        .map(|r| {
+            let total: f64 = r.parts.iter().flatten().sum();
+            total.max(r.mark.unwrap_or(0.0))
+        })
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let (top_value, step) = nice(max);
+    let x = |v: f64| left + (v / top_value).clamp(0.0, 1.0) * (right - left);
+    let mut t = 0.0;
+    while t <= top_value + step / 2.0 {
+        let _ = writeln!(
+            out,
+            "<line x1=\"{0:.1}\" y1=\"{top}\" x2=\"{0:.1}\" y2=\"{bottom}\" stroke=\"#ddd\"/>\
+             <text x=\"{0:.1}\" y=\"{1}\" text-anchor=\"middle\">{2}</text>",
+            x(t),
+            bottom + 16.0,
+            escape(&tidy(format(t)))
+        );
+        t += step;
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+        (left + right) / 2.0,
+        bottom + 38.0,
+        escape(value_label)
+    );
+    for (i, row) in rows.iter().enumerate() {
+        let y = top + 4.0 + i as f64 * bar;
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\">{}</text>",
+            left - 8.0,
+            y + bar - 5.0,
+            escape(&row.label)
+        );
+        let mut at = 0.0;
+        for (n, part) in row.parts.iter().enumerate() {
+            let Some(v) = part.filter(|v| v.is_finite() && *v > 0.0) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>",
+                x(at),
+                x(at + v) - x(at),
+                bar - 3.0,
+                colour(n)
+            );
+            at += v;
+        }
+        if at > 0.0 {
+            // Past the bar, and past its mark.
+            let end = at.max(row.mark.filter(|m| m.is_finite()).unwrap_or(0.0));
+            let _ = writeln!(
+                out,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+                x(end) + 5.0,
+                y + bar - 5.0,
+                escape(&format(at))
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "<text x=\"{}\" y=\"{:.1}\" font-size=\"11\" fill=\"#777\">no figure</text>",
+                left + 4.0,
+                y + bar - 5.0
+            );
+        }
+        if let Some(m) = row.mark.filter(|m| m.is_finite()) {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"black\" stroke-width=\"2\"/>",
+                x(m),
+                y - 1.0,
+                y + bar - 2.0
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"black\"/>\
+         <line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" stroke=\"black\"/>"
+    );
+    let names: Vec<Series> = part_names
+        .iter()
+        .map(|n| Series {
+            name: n.to_string(),
+            values: Vec::new(),
+        })
+        .collect();
+    legend(&mut out, left, 38.0, &names, false);
+    let y = 38.0 + 8.0 + part_names.len() as f64 * 20.0;
+    let _ = writeln!(
+        out,
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\" stroke-width=\"2\"/>\
+         <text x=\"{3}\" y=\"{4}\">{5}</text>",
+        left + 12.0,
+        y - 6.0,
+        y + 6.0,
+        left + 30.0,
+        y + 4.0,
+        escape(mark_name)
+    );
     out.push_str("</svg>\n");
     out
 }

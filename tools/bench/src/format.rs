@@ -37,7 +37,8 @@ pub fn latency(seconds: Option<f64>) -> String {
     match seconds {
         Some(s) if s.is_finite() && s >= 1.0 => format!("{s:.2} s"),
         Some(s) if s.is_finite() && s >= 0.01 => format!("{:.0} ms", s * 1e3),
-        Some(s) if s.is_finite() => format!("{:.2} ms", s * 1e3),
+        Some(s) if s.is_finite() && s >= 1e-5 => format!("{:.2} ms", s * 1e3),
+        Some(s) if s.is_finite() => format!("{:.1} µs", s * 1e6),
         _ => "—".into(),
     }
 }
@@ -83,6 +84,7 @@ mod tests {
         assert_eq!(latency(Some(0.25)), "250 ms");
         assert_eq!(latency(Some(5.031)), "5.03 s");
         assert_eq!(latency(None), "—");
+        assert_eq!(latency(Some(4.2e-6)), "4.2 µs");
     }
 
     #[test]

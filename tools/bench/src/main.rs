@@ -4,7 +4,8 @@
 //! include are drawn from those files alone (`bench render` draws them
 //! again without measuring anything).
 //!
-//! - `clients`: the load generator against `ab` and `wrk`, on one server;
+//! - `clients`: the load generator against its peers (`ab`, `wrk`, `oha`,
+//!   and `wrk2` where installed) on one server, in closed and open loop;
 //! - `post`: the post's benchmark (100,000 requests, 8 at a time, a new
 //!   connection each) on every listing, with `ab` and the load generator;
 //! - `sweep`: every listing (and nginx) from 1 to 1024 clients at once,
@@ -12,13 +13,16 @@
 //! - `slow`: clients that send nothing, or a byte a second, while a normal
 //!   load runs;
 //! - `nginx`: the book's goals against nginx's single worker;
-//! - `gil`: the post's models in Python beside the same models in Rust.
+//! - `gil`: the post's models in Python beside the same models in Rust;
+//! - `omission`: coordinated omission, shown: a constant-rate run with the
+//!   server stopped for a second in the middle.
 //!
 //! Runs are interleaved (A B C, A B C, ...), each with a fresh server, so
 //! that a machine that gets busier or quieter does not favour whoever ran
 //! first; the tables show medians and ranges. CPU time is read from the
 //! kernel: the clients' from `getrusage(RUSAGE_CHILDREN)`, the servers'
-//! (their whole process group) from `/proc`.
+//! (their whole process group) from `/proc`; and around every run, the
+//! kernel's TCP counters (`testbed::netstat`).
 
 mod chart;
 mod format;
@@ -46,12 +50,14 @@ usage: bench COMMAND [options]
 
 commands:
   all       every scenario below, then the tables and charts
-  clients   the load generator, ab and wrk against one server
+  clients   the load generator against ab, wrk, oha and wrk2 on one server,
+            in closed loop and in open loop
   post      the post's benchmark (ab -n 100000 -c 8) on every listing
   sweep     every listing and nginx at 1 to 1024 clients, close and keep-alive
   slow      silent and trickling clients beside a normal load
   nginx     the book's goals against nginx with one worker (wrk -t2 -c64)
   gil       the post's models in Python beside the same models in Rust
+  omission  a constant-rate run with the server stopped for a second
   render    draw the tables and charts again from the results files
 
 options:
@@ -59,7 +65,8 @@ options:
   --rounds N        interleaved rounds (default 3)
   --only NAME       only this listing (repeatable); references still run
   --no-nginx        leave nginx out even if it is installed
-  --out DIR         where to write (default: the book's src/generated)";
+  --out DIR         where to write (default: the book's src/generated)
+  --estimate        only say how many runs and roughly how long, then stop";
 
 /// Where the chapters look for their figures.
 fn default_out() -> PathBuf {
@@ -107,6 +114,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         only: Vec::new(),
         out: default_out(),
         no_nginx: false,
+        estimate: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -129,6 +137,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(value()?),
             "--quick" => o.quick = true,
             "--no-nginx" => o.no_nginx = true,
+            "--estimate" => o.estimate = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -144,7 +153,16 @@ fn measure(scenarios: &[Scenario], options: Options, args: &[String]) -> Result<
     let command = format!("cargo run --release -p bench -- {}", args.join(" "));
     let out = options.out.clone();
     let ctx = Context::new(options, command)?;
-    let plans = scenarios.iter().map(|&s| ctx.plan(s)).collect();
+    let plans: Vec<_> = scenarios.iter().map(|&s| ctx.plan(s)).collect();
+    if ctx.options.estimate {
+        let (runs, secs) = ctx.estimate(&plans);
+        println!(
+            "{runs} runs, about {}:{:02} (the progress bar's estimate)",
+            secs as u64 / 60,
+            secs as u64 % 60
+        );
+        return Ok(());
+    }
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     // Each results file is written as soon as its scenario is over.
     ctx.run(plans, |results| {

@@ -7,11 +7,11 @@
 use std::fs;
 use std::path::Path;
 
-use crate::chart::{self, Series};
+use crate::chart::{self, Series, Stack};
 use crate::format::{count, latency, micros};
 use crate::results::{Mode, Results, Scenario, Status};
 use crate::servers;
-use crate::stats::cell;
+use crate::stats::{Stats, cell};
 use crate::table;
 
 /// Writes `contents` to `path`, saying so on stderr.
@@ -63,6 +63,7 @@ pub fn all(dir: &Path) -> Result<(), String> {
                     &dir.join("cpu-per-request.svg"),
                     &cpu_chart(results.as_ref()),
                 )?;
+                write(&dir.join("cpu-budget.svg"), &budget_chart(results.as_ref()))?;
                 listings(dir, results.as_ref())?;
             }
             Scenario::Sweep => {
@@ -72,11 +73,24 @@ pub fn all(dir: &Path) -> Result<(), String> {
                         &sweep_chart(results.as_ref(), mode),
                     )?;
                 }
+                write(
+                    &dir.join("cpu-batches.svg"),
+                    &batches_chart(results.as_ref()),
+                )?;
             }
             Scenario::Slow => write(&dir.join("slow-p99.svg"), &slow_chart(results.as_ref()))?,
+            Scenario::Omission => {
+                write(&dir.join("omission.svg"), &omission_chart(results.as_ref()))?;
+            }
             Scenario::Nginx | Scenario::Gil => {}
         }
     }
+    // The whole CPU budget, in words: from the post and the sweep.
+    let (post, sweep) = (read(dir, Scenario::Post)?, read(dir, Scenario::Sweep)?);
+    write(
+        &dir.join("cpu.md"),
+        &table::cpu(post.as_ref(), sweep.as_ref()),
+    )?;
     // The page with every model: from three scenarios at once.
     let models = match (
         read(dir, Scenario::Post)?,
@@ -154,6 +168,135 @@ fn cpu_chart(post: Option<&Results>) -> String {
         &series,
         false,
         |v| micros(v / 1e6),
+    )
+}
+
+/// What the cores' time per request went to, per model, on the post's
+/// benchmark: the server's CPU and the client's, stacked, with `ab` and
+/// with the load generator, and a mark at the cores' time per request at
+/// the rate reached (all the CPU the machine had to give each request).
+fn budget_chart(post: Option<&Results>) -> String {
+    let title = "The whole CPU budget per request (post's benchmark, median)";
+    let Some(r) = post else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- post",
+        );
+    };
+    let cores = table::cores(r);
+    let mut rows = Vec::new();
+    for s in measured(r) {
+        for client in ["ab", "loadgen"] {
+            let stats = cell(r, s, client, Mode::Close, 8, None).stats().cloned();
+            rows.push(budget_row(
+                format!("{}, {client}", servers::label(s)),
+                stats.as_ref(),
+                cores,
+            ));
+        }
+    }
+    chart::stacked(
+        title,
+        "microseconds of CPU per request",
+        &["server CPU per request", "client CPU per request"],
+        &format!("the {cores} cores' time per request at the rate reached"),
+        &rows,
+        |v| micros(v / 1e6),
+    )
+}
+
+/// A row of a budget chart, in microseconds.
+fn budget_row(label: String, stats: Option<&Stats>, cores: usize) -> Stack {
+    Stack {
+        label,
+        parts: vec![
+            stats.map(|s| s.server_cpu * 1e6),
+            stats.map(|s| s.client_cpu * 1e6),
+        ],
+        mark: stats.map(|s| cores as f64 / s.rate * 1e6),
+    }
+}
+
+/// The same budget for one server over the sweep's levels, both modes:
+/// how CPU per request falls as each wake-up finds more work.
+fn batches_chart(sweep: Option<&Results>) -> String {
+    let Some(r) = sweep else {
+        return chart::empty(
+            "CPU per request against clients at once",
+            "Not measured yet: cargo run --release -p bench -- sweep",
+        );
+    };
+    // The book's event loop, or the first server measured.
+    let listed = measured(r);
+    let Some(server) = listed
+        .iter()
+        .copied()
+        .find(|s| *s == table::BATCH_SERVER)
+        .or(listed.first().copied())
+    else {
+        return chart::empty(
+            "CPU per request against clients at once",
+            "No server was measured",
+        );
+    };
+    let title = format!("CPU per request against clients at once ({server}, median)");
+    let cores = table::cores(r);
+    let keeps_alive = r.server(server).is_some_and(|s| s.keep_alive);
+    let mut rows = Vec::new();
+    for mode in Mode::BOTH
+        .into_iter()
+        .filter(|&m| m == Mode::Close || keeps_alive)
+    {
+        for &c in &r.params.concurrency {
+            let stats = cell(r, server, "loadgen", mode, c, None).stats().cloned();
+            rows.push(budget_row(
+                format!("{}, {c}", mode.name()),
+                stats.as_ref(),
+                cores,
+            ));
+        }
+    }
+    chart::stacked(
+        &title,
+        "microseconds of CPU per request",
+        &["server CPU per request", "client CPU per request"],
+        &format!("the {cores} cores' time per request at the rate reached"),
+        &rows,
+        |v| micros(v / 1e6),
+    )
+}
+
+/// Coordinated omission: the run's percentiles from the send and from when
+/// each request was due, on a logarithmic axis.
+fn omission_chart(omission: Option<&Results>) -> String {
+    let title = "A second's pause, from the send and from when due";
+    let Some(r) = omission else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- omission",
+        );
+    };
+    let runs = table::omission_runs(r);
+    let series: Vec<Series> = table::OMISSION_ROWS[..2]
+        .iter()
+        .zip(["from the send", "from when due"])
+        .map(|((_, row), name)| Series {
+            name: name.to_string(),
+            values: table::omission_medians(&runs, *row)
+                .map_or(vec![None; 5], |v| v.map(Some).to_vec()),
+        })
+        .collect();
+    let xs: Vec<String> = table::OMISSION_PERCENTILES
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    chart::lines_log(
+        title,
+        "percentile of the run's requests (median over the rounds)",
+        "latency",
+        &xs,
+        &series,
+        |v| latency(Some(v)),
     )
 }
 
@@ -259,12 +402,7 @@ mod tests {
 
         let close = file("sweep-close.svg");
         assert!(close.starts_with("<svg") && close.trim_end().ends_with("</svg>"));
-        for label in [
-            "linear",
-            "thread-pool",
-            "nginx, 1 worker",
-            "clients at once",
-        ] {
+        for label in ["linear", "thread-pool", "clients at once"] {
             assert!(close.contains(label), "no {label} in the sweep chart");
         }
         assert!(close.matches("<polyline").count() >= 2);
@@ -288,6 +426,50 @@ mod tests {
         assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
         assert!(file("nginx.md").contains("The goals for `epoll`"));
         assert!(file("gil.md").contains("| thread-pool | Python |"));
+        // What the runs record besides the rates.
+        assert!(file("sweep.md").contains("The load generator's threads"));
+        assert!(file("post.md").contains("Threads of each client: `ab` 1"));
+        assert!(file("post.md").contains("The kernel's TCP counters"));
+        let omission = file("omission.md");
+        assert!(
+            omission.contains("| From when due (corrected) |"),
+            "{omission}"
+        );
+        assert!(omission.contains("The corrected p99 at least"));
+        assert!(file("omission.svg").contains("logarithmic"));
+        assert!(file("clients.md").contains("| `loadgen --rate` |"));
+        for svg in ["cpu-budget.svg", "cpu-batches.svg"] {
+            let text = file(svg);
+            assert!(text.contains("client CPU per request"), "{svg}");
+            assert_eq!(
+                text.matches("<text").count(),
+                text.matches("</text>").count()
+            );
+        }
+        assert!(file("cpu.md").contains("`ab` is one thread"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Results files from before the kernel's counters and the rest draw
+    /// as they did, without the lines those would add.
+    #[test]
+    fn draws_files_without_the_new_fields() {
+        let fixtures = testbed::workspace().join("tools/bench/fixtures/v1");
+        let dir = std::env::temp_dir().join(format!("bench-render-v1-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for entry in fs::read_dir(&fixtures).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+        all(&dir).unwrap();
+        let file = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(!file("post.md").contains("kernel's TCP counters"));
+        assert!(!file("sweep.md").contains("Threads of each client"));
+        assert!(file("omission.md").starts_with("*Not measured yet"));
+        assert!(file("cpu-budget.svg").contains("client CPU per request"));
+        assert!(file("sweep-close.svg").contains("nginx, 1 worker"));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::{Limits, Machine};
+pub use loadgen::{Fairness, JsonLatency};
 
 /// The benchmark's scenarios. A results file names its scenario by
 /// [`name`](Scenario::name), and is called after it (`post.json`).
@@ -27,17 +28,21 @@ pub enum Scenario {
     Nginx,
     /// The post's models in Python beside the same models in Rust.
     Gil,
+    /// Coordinated omission, shown: a constant-rate run with the server
+    /// stopped (SIGSTOP) for a second in the middle.
+    Omission,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Clients,
         Scenario::Post,
         Scenario::Sweep,
         Scenario::Slow,
         Scenario::Nginx,
         Scenario::Gil,
+        Scenario::Omission,
     ];
 
     /// As the command line, the results file and its name have it.
@@ -49,6 +54,7 @@ impl Scenario {
             Scenario::Slow => "slow",
             Scenario::Nginx => "nginx",
             Scenario::Gil => "gil",
+            Scenario::Omission => "omission",
         }
     }
 }
@@ -160,6 +166,129 @@ pub struct Params {
     pub slow_hold: f64,
     /// How often the server's memory was read during a run, in seconds.
     pub sample_every: f64,
+    /// How long each open-loop run lasted, in seconds (0: none ran).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open_loop_seconds: f64,
+    /// The open-loop runs' rate, as a share of the load generator's
+    /// closed-loop rate on the same server in the same case (`clients`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_share: Option<f64>,
+    /// The open-loop runs' rate, in requests per second, where it is fixed
+    /// (`omission`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// When the server was stopped (SIGSTOP), in seconds from the start of
+    /// the run, and for how long (`omission`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<f64>,
+    /// How the load generator's threads were chosen per server (`sweep`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationParams>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// The calibration runs that choose the load generator's threads for each
+/// server and mode: the same load with each number of threads, in
+/// interleaved rounds; the faster (median rate) is chosen.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CalibrationParams {
+    /// Clients at once.
+    pub concurrency: usize,
+    /// Requests a run with a new connection per request, and with
+    /// keep-alive.
+    pub requests: u64,
+    pub keep_alive_requests: u64,
+    /// The numbers of threads tried.
+    pub threads: Vec<usize>,
+}
+
+/// The load generator's threads for one server in one mode, as chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadChoice {
+    pub server: String,
+    pub mode: Mode,
+    pub threads: usize,
+}
+
+/// What the kernel's TCP counters said of one run: how each changed from
+/// just before the client started to just after it ended (see
+/// `testbed::netstat`). They count the whole machine's loopback, not only
+/// this run's connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kernel {
+    /// Handshakes completed into a full accept queue.
+    pub listen_overflows: u64,
+    /// Connections dropped at a listener, overflows included.
+    pub listen_drops: u64,
+    /// SYNs and SYN-ACKs sent again, a second or more after the first.
+    pub syn_retrans: u64,
+    /// Segments of any kind sent again.
+    pub retrans_segs: u64,
+    /// Retransmission timers that expired.
+    pub tcp_timeouts: u64,
+    /// Sockets in TIME_WAIT after the run, less those before it.
+    pub time_wait: i64,
+}
+
+impl From<testbed::netstat::Counters> for Kernel {
+    fn from(c: testbed::netstat::Counters) -> Kernel {
+        Kernel {
+            listen_overflows: c.listen_overflows,
+            listen_drops: c.listen_drops,
+            syn_retrans: c.syn_retrans,
+            retrans_segs: c.retrans_segs,
+            tcp_timeouts: c.tcp_timeouts,
+            time_wait: c.time_wait,
+        }
+    }
+}
+
+impl Kernel {
+    /// The counters of trouble: all of them but TIME_WAIT, which every run
+    /// with a new connection per request leaves behind.
+    pub fn trouble(&self) -> [u64; 5] {
+        [
+            self.listen_overflows,
+            self.listen_drops,
+            self.syn_retrans,
+            self.retrans_segs,
+            self.tcp_timeouts,
+        ]
+    }
+
+    /// Whether any counter of trouble moved.
+    pub fn any_trouble(&self) -> bool {
+        self.trouble().iter().any(|&n| n > 0)
+    }
+}
+
+/// What an open-loop run (a client sending at a fixed rate) found besides
+/// the latency from the send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenLoopFigures {
+    /// Requests per second asked for.
+    pub rate_asked: f64,
+    /// Requests per second sent, where the client says (the load
+    /// generator); the others' completed requests per second.
+    pub rate_achieved: f64,
+    /// Requests due and never sent.
+    #[serde(default)]
+    pub unsent: u64,
+    /// Latency from when each request was due, where the client corrects
+    /// for coordinated omission.
+    #[serde(default)]
+    pub corrected: Option<JsonLatency>,
+    /// From due to sent (the load generator).
+    #[serde(default)]
+    pub send_delay: Option<JsonLatency>,
+    /// The client's own lateness (the load generator).
+    #[serde(default)]
+    pub schedule_lag: Option<JsonLatency>,
 }
 
 /// What kind of server a row is.
@@ -267,6 +396,28 @@ pub struct Sample {
     pub processes_peak: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slow_clients: Option<SlowReport>,
+    /// The client's threads (or processes), as it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_threads: Option<usize>,
+    /// The cores the client and the server shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<usize>,
+    /// The 99.9th percentile of the latency, where the client gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999: Option<f64>,
+    /// Requests completed per connection slot (the load generator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<Fairness>,
+    /// An open-loop run's schedule and corrected latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_loop: Option<OpenLoopFigures>,
+    /// The kernel's TCP counters over the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Kernel>,
+    /// How long the server was stopped (SIGSTOP) during the run, in
+    /// seconds, as it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<f64>,
 }
 
 impl Sample {
@@ -299,6 +450,13 @@ impl Sample {
             threads_peak: None,
             processes_peak: None,
             slow_clients: None,
+            client_threads: None,
+            cores: None,
+            p999: None,
+            fairness: None,
+            open_loop: None,
+            kernel: None,
+            pause: None,
         }
     }
 
@@ -334,6 +492,12 @@ pub struct Results {
     /// The load generator's human report of one run (`clients` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loadgen_report: Option<String>,
+    /// The runs that chose the load generator's threads (`sweep`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<Sample>,
+    /// What they chose, per server and mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_threads: Vec<ThreadChoice>,
 }
 
 impl Results {
@@ -360,6 +524,15 @@ impl Results {
                     && s.slow == slow
             })
             .collect()
+    }
+
+    /// The load generator's threads chosen for `server` in `mode`, if
+    /// they were chosen by calibration.
+    pub fn threads_chosen(&self, server: &str, mode: Mode) -> Option<usize> {
+        self.client_threads
+            .iter()
+            .find(|c| c.server == server && c.mode == mode)
+            .map(|c| c.threads)
     }
 
     pub fn to_json(&self) -> Result<String, String> {
@@ -391,6 +564,35 @@ mod tests {
         assert!("Post".parse::<Scenario>().is_err());
     }
 
+    /// Results files from before the runs recorded the kernel's counters,
+    /// the clients' threads, open loop and calibration still load, with
+    /// none of those.
+    #[test]
+    fn files_without_the_new_fields() {
+        let old = [
+            include_str!("../fixtures/v1/clients.json"),
+            include_str!("../fixtures/v1/sweep.json"),
+        ];
+        for text in old {
+            let results = Results::from_json(text).unwrap();
+            assert!(results.calibration.is_empty() && results.client_threads.is_empty());
+            assert!(results.params.calibration.is_none());
+            for s in &results.samples {
+                assert!(s.kernel.is_none() && s.client_threads.is_none() && s.open_loop.is_none());
+            }
+        }
+        // And a new one has them.
+        let sweep = Results::from_json(include_str!("../fixtures/sweep.json")).unwrap();
+        assert!(!sweep.calibration.is_empty());
+        assert!(sweep.threads_chosen("linear", Mode::Close).is_some());
+        assert!(
+            sweep
+                .samples
+                .iter()
+                .all(|s| s.kernel.is_some() && s.cores.is_some())
+        );
+    }
+
     /// The committed fixtures load, each naming the scenario of its file,
     /// and are written again with the same fields and the same name.
     #[test]
@@ -402,6 +604,10 @@ mod tests {
             (Scenario::Slow, include_str!("../fixtures/slow.json")),
             (Scenario::Nginx, include_str!("../fixtures/nginx.json")),
             (Scenario::Gil, include_str!("../fixtures/gil.json")),
+            (
+                Scenario::Omission,
+                include_str!("../fixtures/omission.json"),
+            ),
         ];
         for (scenario, text) in files {
             let results = Results::from_json(text).unwrap();

@@ -14,7 +14,8 @@ use std::time::Duration;
 use crate::machine::{Limits, Machine};
 use crate::progress::Progress;
 use crate::results::{
-    Kind, Mode, Params, Results, Sample, Scenario, ServerEntry, SlowCase, SlowKind, Status,
+    CalibrationParams, Kind, Mode, Params, Results, Sample, Scenario, ServerEntry, SlowCase,
+    SlowKind, Status, ThreadChoice,
 };
 use crate::run::{self, Client, Load};
 use crate::servers::{self, Launch, Spec};
@@ -28,6 +29,26 @@ const SWEEP: [usize; 5] = [1, 8, 64, 256, 1024];
 /// The server the load clients are compared on: a single-threaded server
 /// leaves the client a core of its own.
 const CLIENTS_SERVER: &str = "epoll";
+
+/// The clients of the closed-loop comparison, beside the load generator.
+const PEERS: [fn() -> Client; 3] = [|| Client::Ab, || Client::Wrk, || Client::Oha];
+
+/// The open-loop runs of `clients` ask for this share of the load
+/// generator's closed-loop rate on the same server, same mode, same
+/// connections (the better of its two thread counts).
+const RATE_SHARE: f64 = 0.5;
+
+/// The closed-loop clients whose rate the open-loop runs take a share of.
+const RATE_FROM: [&str; 2] = ["loadgen", "loadgen -t 1"];
+
+/// The server of the coordinated-omission experiment, and its load: a
+/// constant rate over a few connections with keep-alive.
+const OMISSION_SERVER: &str = "epoll";
+const OMISSION_CONNECTIONS: usize = 4;
+
+/// The calibration that chooses the load generator's threads for each
+/// server of the sweep: at this many clients at once.
+const CALIBRATION_CLIENTS: usize = 64;
 
 /// The models the `gil` scenario compares, in Rust and in Python, with the
 /// post's eight workers.
@@ -46,6 +67,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Leave nginx out even when it is installed.
     pub no_nginx: bool,
+    /// Only estimate the time, run nothing.
+    pub estimate: bool,
 }
 
 /// The sizes of every load, full or `--quick`.
@@ -61,6 +84,16 @@ struct Sizes {
     slow_requests: u64,
     timeout: Duration,
     limit: Duration,
+    /// Open-loop runs of `clients`, in seconds.
+    open_seconds: u64,
+    /// The coordinated-omission run: its rate, its length, and when and
+    /// how long the server is stopped.
+    omission_rate: f64,
+    omission_seconds: u64,
+    pause_at: Duration,
+    pause: Duration,
+    /// Calibration runs' requests, close and keep-alive.
+    calibration: (u64, u64),
 }
 
 impl Sizes {
@@ -82,6 +115,12 @@ impl Sizes {
                 slow_requests: 100,
                 timeout: Duration::from_secs(3),
                 limit: Duration::from_secs(20),
+                open_seconds: 1,
+                omission_rate: 500.0,
+                omission_seconds: 3,
+                pause_at: Duration::from_secs(1),
+                pause: Duration::from_secs(1),
+                calibration: (100, 200),
             }
         } else {
             Sizes {
@@ -96,6 +135,12 @@ impl Sizes {
                 slow_requests: 500,
                 timeout: Duration::from_secs(10),
                 limit: Duration::from_secs(120),
+                open_seconds: 5,
+                omission_rate: 1000.0,
+                omission_seconds: 6,
+                pause_at: Duration::from_millis(2500),
+                pause: Duration::from_secs(1),
+                calibration: (5_000, 30_000),
             }
         }
     }
@@ -125,7 +170,10 @@ impl Context {
             .collect();
         // The clients and gil scenarios run their listings whatever --only
         // says.
-        for model in GIL_MODELS.into_iter().chain([CLIENTS_SERVER]) {
+        for model in GIL_MODELS
+            .into_iter()
+            .chain([CLIENTS_SERVER, OMISSION_SERVER])
+        {
             if !packages.contains(&model) {
                 packages.push(model);
             }
@@ -150,8 +198,33 @@ impl Context {
     }
 
     fn loadgen(&self) -> Client {
-        Client::Loadgen(self.bin.join("loadgen"))
+        Client::loadgen(self.bin.join("loadgen"))
     }
+}
+
+/// The closed-loop rate an open-loop case takes a share of: the better
+/// median of the load generator's closed-loop clients on the same server,
+/// in the same mode with as many connections, over the runs so far.
+fn closed_loop_rate(samples: &[Sample], case: &Case) -> Option<f64> {
+    RATE_FROM
+        .iter()
+        .map(|client| {
+            let rates: Vec<f64> = samples
+                .iter()
+                .filter(|s| {
+                    s.server == case.spec.name
+                        && s.client == *client
+                        && s.mode == case.load.mode
+                        && s.concurrency == case.load.concurrency
+                        && s.usable()
+                        && s.completed > 0
+                })
+                .map(|s| s.requests_per_sec)
+                .collect();
+            crate::stats::median(rates)
+        })
+        .filter(|r| r.is_finite())
+        .max_by(f64::total_cmp)
 }
 
 /// Whether `--only` lets this listing run.
@@ -167,6 +240,7 @@ fn python_version() -> Option<String> {
 }
 
 /// One server, one client, one load: a run of every round.
+#[derive(Clone)]
 struct Case {
     spec: &'static Spec,
     client: Client,
@@ -174,6 +248,11 @@ struct Case {
     slow: Option<SlowCase>,
     /// Arguments after the server's address.
     args: Vec<String>,
+    /// Open loop at this share of the closed-loop rate measured so far
+    /// (the load's own rate, if any, is replaced).
+    rate_share: Option<f64>,
+    /// The load generator's threads come from the calibration.
+    calibrated: bool,
 }
 
 /// A scenario, planned.
@@ -185,6 +264,9 @@ pub struct Plan {
     cases: Vec<Case>,
     /// Run the load generator once more at the end, for its human report.
     report: Option<(&'static Spec, Load)>,
+    /// Servers and modes whose load generator threads are chosen by
+    /// calibration before the rounds.
+    calibrate: Vec<(&'static Spec, Mode)>,
 }
 
 impl Plan {
@@ -200,6 +282,7 @@ impl Plan {
             notes: Vec::new(),
             cases: Vec::new(),
             report: None,
+            calibrate: Vec::new(),
         }
     }
 
@@ -259,25 +342,46 @@ impl Plan {
             load,
             slow: None,
             args: Vec::new(),
+            rate_share: None,
+            calibrated: false,
         });
     }
 
     /// A rough guess of a case's seconds, for the progress bar.
     fn estimate(case: &Case, hold: Duration) -> f64 {
-        let rate = match (case.spec.launch, case.load.mode) {
-            (Launch::Python { .. }, _) => 4_000.0,
-            (_, Mode::Close) => 12_000.0,
-            (_, Mode::KeepAlive) => 40_000.0,
+        let rate = match (case.spec.launch, case.load.mode, &case.client) {
+            (Launch::Python { .. }, _, _) => 4_000.0,
+            (_, Mode::Close, Client::Ab) => 20_000.0,
+            (_, Mode::Close, _) => 25_000.0,
+            (_, Mode::KeepAlive, _) => 90_000.0,
         };
-        let mut secs = match case.client {
-            Client::Wrk => case.load.seconds as f64,
-            _ => case.load.requests as f64 / rate,
-        } + 0.2;
+        let timed = case.load.rate.is_some()
+            || case.rate_share.is_some()
+            || matches!(case.client, Client::Wrk | Client::Wrk2);
+        let mut secs = if timed {
+            case.load.seconds as f64
+        } else {
+            case.load.requests as f64 / rate
+        } + 0.3;
         // Blocking models wait out slow clients.
         if case.slow.is_some() && !case.spec.keep_alive {
             secs += hold.as_secs_f64();
         }
         secs
+    }
+
+    /// A rough guess of the calibration's seconds, every round.
+    fn calibration_estimate(&self, ctx: &Context) -> f64 {
+        let (close, keep_alive) = ctx.sizes.calibration;
+        let per_round: f64 = self
+            .calibrate
+            .iter()
+            .map(|(_, mode)| match mode {
+                Mode::Close => close as f64 / 25_000.0 + 0.3,
+                Mode::KeepAlive => keep_alive as f64 / 90_000.0 + 0.3,
+            })
+            .sum();
+        per_round * ctx.thread_choices().len() as f64 * ctx.options.rounds as f64
     }
 }
 
@@ -312,9 +416,19 @@ impl Context {
             concurrency,
             requests,
             seconds: self.sizes.wrk_seconds,
+            rate: None,
+            pause: None,
             timeout: self.sizes.timeout,
             limit: self.sizes.limit,
         }
+    }
+
+    /// The numbers of threads the calibration tries: one, and one per
+    /// core.
+    fn thread_choices(&self) -> Vec<usize> {
+        let mut choices = vec![1, self.machine.cores.max(1)];
+        choices.dedup();
+        choices
     }
 
     /// Plans one scenario.
@@ -326,10 +440,13 @@ impl Context {
             Scenario::Slow => self.slow(),
             Scenario::Nginx => self.nginx(),
             Scenario::Gil => self.gil(),
+            Scenario::Omission => self.omission(),
         }
     }
 
-    /// The load generator against `ab` and `wrk`, on one server.
+    /// The load generator against its peers on one server: in closed loop
+    /// against `ab`, `wrk` and `oha`; in open loop, at half its own
+    /// closed-loop rate, against the rate modes of `oha` and `wrk2`.
     fn clients(&self) -> Plan {
         let mut plan = Plan::new(Scenario::Clients, self);
         let spec = servers::find(CLIENTS_SERVER).expect("the clients' server is listed");
@@ -349,13 +466,40 @@ impl Context {
         plan.params.wrk_seconds = self.sizes.wrk_seconds;
         plan.params.concurrency = levels.clone();
         plan.params.modes = modes.to_vec();
+        plan.params.open_loop_seconds = self.sizes.open_seconds as f64;
+        plan.params.rate_share = Some(RATE_SHARE);
+        let path = self.bin.join("loadgen");
         for &mode in modes {
             for &c in &levels {
                 let load = self.load(mode, c, self.sizes.post_requests);
-                let one_thread = Client::LoadgenOneThread(self.bin.join("loadgen"));
-                for client in [Client::Ab, self.loadgen(), one_thread, Client::Wrk] {
+                let one_thread = Client::loadgen_threads(path.clone(), 1, "loadgen -t 1");
+                let [ab, wrk, oha] = PEERS.map(|peer| peer());
+                for client in [ab, self.loadgen(), one_thread, wrk, oha] {
                     plan.case(spec, client, load);
                 }
+            }
+            // Open loop at the most connections, after the closed-loop
+            // runs of the round whose rate it takes a share of.
+            let c = *levels.last().expect("a level");
+            let open = Load {
+                seconds: self.sizes.open_seconds,
+                ..self.load(mode, c, 0)
+            };
+            let loadgen = Client::Loadgen {
+                path: path.clone(),
+                threads: None,
+                name: "loadgen --rate".into(),
+            };
+            for client in [loadgen, Client::Oha, Client::Wrk2] {
+                plan.cases.push(Case {
+                    spec,
+                    client,
+                    load: open,
+                    slow: None,
+                    args: Vec::new(),
+                    rate_share: Some(RATE_SHARE),
+                    calibrated: false,
+                });
             }
         }
         // The human report the Measuring chapter shows: the post's load on
@@ -403,6 +547,22 @@ impl Context {
             self,
             &[&servers::NGINX_ONE, &servers::NGINX_AUTO],
         ));
+        // The load generator's threads, per server and mode: the faster of
+        // one and one per core, measured first.
+        let (close, keep_alive) = self.sizes.calibration;
+        plan.params.calibration = Some(CalibrationParams {
+            concurrency: CALIBRATION_CLIENTS,
+            requests: close,
+            keep_alive_requests: keep_alive,
+            threads: self.thread_choices(),
+        });
+        for mode in Mode::BOTH {
+            for &spec in &specs {
+                if mode == Mode::Close || spec.keep_alive {
+                    plan.calibrate.push((spec, mode));
+                }
+            }
+        }
         for mode in Mode::BOTH {
             for &c in &levels {
                 for &spec in &specs {
@@ -416,9 +576,35 @@ impl Context {
                         Mode::KeepAlive => self.sizes.keep_alive_requests,
                     };
                     plan.case(spec, self.loadgen(), self.load(mode, c, requests));
+                    plan.cases.last_mut().expect("just pushed").calibrated = true;
                 }
             }
         }
+        plan
+    }
+
+    /// Coordinated omission, shown: the load generator at a constant rate
+    /// against one listing, which is stopped (SIGSTOP) for about a second
+    /// in the middle of the run and then continued.
+    fn omission(&self) -> Plan {
+        let mut plan = Plan::new(Scenario::Omission, self);
+        let spec = servers::find(OMISSION_SERVER).expect("the omission server is listed");
+        plan.add_server(spec, self);
+        let s = &self.sizes;
+        plan.params.concurrency = vec![OMISSION_CONNECTIONS];
+        plan.params.modes = vec![Mode::KeepAlive];
+        plan.params.open_loop_seconds = s.omission_seconds as f64;
+        plan.params.rate = Some(s.omission_rate);
+        plan.params.pause_at = Some(s.pause_at.as_secs_f64());
+        plan.params.pause = Some(s.pause.as_secs_f64());
+        let load = Load {
+            seconds: s.omission_seconds,
+            rate: Some(s.omission_rate),
+            pause: Some((s.pause_at, s.pause)),
+            ..self.load(Mode::KeepAlive, OMISSION_CONNECTIONS, 0)
+        };
+        let client = Client::loadgen_threads(self.bin.join("loadgen"), 1, "loadgen --rate");
+        plan.case(spec, client, load);
         plan
     }
 
@@ -441,6 +627,8 @@ impl Context {
                     load,
                     slow: Some(case),
                     args: Vec::new(),
+                    rate_share: None,
+                    calibrated: false,
                 });
             }
         }
@@ -505,6 +693,8 @@ impl Context {
                         load,
                         slow: None,
                         args,
+                        rate_share: None,
+                        calibrated: false,
                     });
                 }
             }
@@ -519,24 +709,36 @@ impl Context {
         plans: Vec<Plan>,
         mut done: impl FnMut(&Results) -> Result<(), String>,
     ) -> Result<(), String> {
-        let rounds = self.options.rounds;
-        let steps: usize = plans.iter().map(|p| p.cases.len() * rounds).sum();
-        let estimate: f64 = plans
-            .iter()
-            .flat_map(|p| &p.cases)
-            .map(|c| Plan::estimate(c, self.sizes.slow_hold))
-            .sum::<f64>()
-            * rounds as f64;
+        let (steps, estimate) = self.estimate(&plans);
         let mut progress = Progress::new(steps, estimate);
         for mut plan in plans {
-            let mut samples = Vec::new();
-            for round in 0..rounds {
+            let (calibration, choices) = self.calibrate(&mut plan, &mut progress);
+            let mut samples: Vec<Sample> = Vec::new();
+            for round in 0..self.options.rounds {
                 for case in &plan.cases {
+                    let mut case = case.clone();
+                    if case.calibrated {
+                        let threads = choices
+                            .iter()
+                            .find(|c| c.server == case.spec.name && c.mode == case.load.mode)
+                            .map(|c| c.threads);
+                        if let (Some(t), Client::Loadgen { threads, .. }) =
+                            (threads, &mut case.client)
+                        {
+                            *threads = Some(t);
+                        }
+                    }
+                    let rate = case.rate_share.map(|share| {
+                        closed_loop_rate(&samples, &case).map(|r| (r * share).round().max(1.0))
+                    });
+                    if let Some(Some(r)) = rate {
+                        case.load.rate = Some(r);
+                    }
                     progress.begin(&format!(
                         "{}: {} with {}, {} {}{}, round {}",
                         plan.name,
                         case.spec.label(),
-                        case.client.name(),
+                        case.client.name(&case.load),
                         case.load.mode.name(),
                         case.load.concurrency,
                         case.slow
@@ -544,8 +746,14 @@ impl Context {
                             .unwrap_or_default(),
                         round + 1
                     ));
-                    let sample = self.measure(case, round, &mut plan.notes, &mut progress);
-                    progress.end(Plan::estimate(case, self.sizes.slow_hold));
+                    let sample = if let Some(None) = rate {
+                        let mut sample = self.sample(&case, round);
+                        sample.error = Some("no closed-loop rate to take a share of".into());
+                        sample
+                    } else {
+                        self.measure(&case, round, &mut plan.notes, &mut progress)
+                    };
+                    progress.end(Plan::estimate(&case, self.sizes.slow_hold));
                     samples.push(sample);
                 }
             }
@@ -563,18 +771,129 @@ impl Context {
                 command: self.command.clone(),
                 machine: self.machine.clone(),
                 limits: self.limits.clone(),
-                rounds,
+                rounds: self.options.rounds,
                 params: plan.params,
                 servers: plan.servers,
                 notes: plan.notes,
                 samples,
                 loadgen_report,
+                calibration,
+                client_threads: choices,
             };
             progress.note(&format!("{}: done", plan.name));
             done(&results)?;
         }
         progress.finish();
         Ok(())
+    }
+
+    /// How many runs the plans make, and a rough guess of their seconds.
+    pub fn estimate(&self, plans: &[Plan]) -> (usize, f64) {
+        let rounds = self.options.rounds;
+        let choices = self.thread_choices().len();
+        let steps: usize = plans
+            .iter()
+            .map(|p| (p.cases.len() + p.calibrate.len() * choices) * rounds)
+            .sum();
+        let estimate: f64 = plans
+            .iter()
+            .map(|p| {
+                p.cases
+                    .iter()
+                    .map(|c| Plan::estimate(c, self.sizes.slow_hold))
+                    .sum::<f64>()
+                    * rounds as f64
+                    + p.calibration_estimate(self)
+            })
+            .sum();
+        (steps, estimate)
+    }
+
+    /// Chooses the load generator's threads for each server and mode the
+    /// plan calibrates: every choice in turn, in interleaved rounds, and
+    /// the faster median rate wins (one per core where none ran).
+    fn calibrate(
+        &self,
+        plan: &mut Plan,
+        progress: &mut Progress,
+    ) -> (Vec<Sample>, Vec<ThreadChoice>) {
+        let (close, keep_alive) = self.sizes.calibration;
+        let path = self.bin.join("loadgen");
+        let mut samples = Vec::new();
+        let calibrate = plan.calibrate.clone();
+        for round in 0..self.options.rounds {
+            for &(spec, mode) in &calibrate {
+                let requests = match mode {
+                    Mode::Close => close,
+                    Mode::KeepAlive => keep_alive,
+                };
+                for threads in self.thread_choices() {
+                    let name = format!("loadgen -t {threads}");
+                    let case = Case {
+                        spec,
+                        client: Client::loadgen_threads(path.clone(), threads, name),
+                        load: self.load(mode, CALIBRATION_CLIENTS, requests),
+                        slow: None,
+                        args: Vec::new(),
+                        rate_share: None,
+                        calibrated: false,
+                    };
+                    progress.begin(&format!(
+                        "{}: calibrating {} with {}, {}, round {}",
+                        plan.name,
+                        spec.label(),
+                        case.client.name(&case.load),
+                        mode.name(),
+                        round + 1
+                    ));
+                    samples.push(self.measure(&case, round, &mut plan.notes, progress));
+                    progress.end(Plan::estimate(&case, self.sizes.slow_hold));
+                }
+            }
+        }
+        let choices = calibrate
+            .iter()
+            .map(|&(spec, mode)| {
+                let rate = |threads: usize| {
+                    let rates: Vec<f64> = samples
+                        .iter()
+                        .filter(|s| {
+                            s.server == spec.name
+                                && s.mode == mode
+                                && s.client == format!("loadgen -t {threads}")
+                                && s.usable()
+                        })
+                        .map(|s| s.requests_per_sec)
+                        .collect();
+                    crate::stats::median(rates)
+                };
+                let best = self
+                    .thread_choices()
+                    .into_iter()
+                    .filter(|&t| rate(t).is_finite())
+                    .max_by(|&a, &b| rate(a).total_cmp(&rate(b)))
+                    .unwrap_or(self.machine.cores.max(1));
+                ThreadChoice {
+                    server: spec.name.into(),
+                    mode,
+                    threads: best,
+                }
+            })
+            .collect();
+        (samples, choices)
+    }
+
+    /// A sample for `case` in `round`, before it runs.
+    fn sample(&self, case: &Case, round: usize) -> Sample {
+        let mut sample = Sample::new(
+            case.spec.name,
+            &case.client.name(&case.load),
+            case.load.mode,
+            case.load.concurrency,
+            round,
+        );
+        sample.slow = case.slow;
+        sample
     }
 
     /// One run of one case: a fresh server, the slow clients if any, the
@@ -586,14 +905,7 @@ impl Context {
         notes: &mut Vec<String>,
         progress: &mut Progress,
     ) -> Sample {
-        let mut sample = Sample::new(
-            case.spec.name,
-            case.client.name(),
-            case.load.mode,
-            case.load.concurrency,
-            round,
-        );
-        sample.slow = case.slow;
+        let mut sample = self.sample(case, round);
         if !case.client.installed() {
             sample.installed = false;
             return sample;

@@ -254,7 +254,8 @@ impl Failures {
         self.timeout += other.timeout;
     }
 
-    pub(crate) fn by_kind(&self) -> [(&'static str, u64); 7] {
+    /// Each kind by the name the reports give it.
+    pub fn by_kind(&self) -> [(&'static str, u64); 7] {
         [
             ("connect", self.connect),
             ("write", self.write),

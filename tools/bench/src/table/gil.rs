@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, short};
+use super::{footer, kernel, short, threads_line};
 use crate::format::{count, latency_of, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Kind, Mode, Results, Scenario};
@@ -123,6 +123,8 @@ pub fn gil(results: &Results) -> String {
     if let Some(py) = results.servers.iter().find(|s| s.kind == Kind::Python) {
         let _ = writeln!(out, "\nPython: {}.", short(&py.detail));
     }
+    out += &threads_line(results, results.samples.iter());
+    out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Gil);
     out
 }

@@ -6,21 +6,30 @@
 //! from the JSON alone.
 
 mod clients;
+mod cpu;
 mod gil;
 mod models;
 mod nginx;
+mod omission;
 mod post;
 mod slow;
 mod sweep;
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::format::count;
-use crate::results::{Kind, Mode, Results, Scenario, Status};
+use crate::format::{count, latency};
+use crate::markdown::{Table, left, right};
+use crate::results::{Kernel, Kind, Mode, Results, Sample, Scenario, Status};
 use crate::servers;
-use crate::stats::{Cell, Stats};
+use crate::stats::{Cell, Stats, median};
 
+pub use cpu::{BATCH_SERVER, cores, cpu};
 pub use models::models;
+pub use omission::{
+    PERCENTILES as OMISSION_PERCENTILES, ROWS as OMISSION_ROWS, medians as omission_medians,
+    runs as omission_runs,
+};
 pub use post::{listing, not_measured};
 
 /// A scenario's table, with what it says beneath.
@@ -32,6 +41,7 @@ pub fn scenario(scenario: Scenario, results: &Results) -> String {
         Scenario::Slow => slow::slow(results),
         Scenario::Nginx => nginx::nginx(results),
         Scenario::Gil => gil::gil(results),
+        Scenario::Omission => omission::omission(results),
     }
 }
 
@@ -125,6 +135,225 @@ fn footer(out: &mut String, results: &Results, file: Scenario) {
         for note in notes {
             let _ = writeln!(out, "- {}", short(note));
         }
+    }
+}
+
+/// "8, close": a case's connections and mode, for a table cell.
+fn load_words(sample: &Sample) -> String {
+    let mut text = format!("{}, {}", sample.concurrency, sample.mode.name());
+    if let Some(slow) = sample.slow {
+        let _ = write!(text, ", {}", slow.short());
+    }
+    text
+}
+
+/// The line under a table that says how many threads each client ran
+/// (from the runs of `samples`), or nothing for a results file from
+/// before the runs recorded it. A client whose threads differed by server
+/// and mode (the sweep's load generator, chosen by calibration) gets the
+/// usual number and the exceptions; one per connection at most, always.
+fn threads_line<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> String {
+    let parts = threads(results, samples);
+    if parts.is_empty() {
+        return String::new();
+    }
+    let chosen = if results.client_threads.is_empty() {
+        ""
+    } else {
+        " The load generator's were chosen for each server and mode by calibration (see below)."
+    };
+    format!(
+        "\nThreads of each client: {}; never more than one per connection.{chosen}\n",
+        parts.join("; ")
+    )
+}
+
+/// Each client's threads over the runs of `samples`: "`loadgen` 2, 1
+/// against `select` (keep-alive)".
+fn threads<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> Vec<String> {
+    // Client -> (server, mode) -> the most threads it ran in that case.
+    type Cases = BTreeMap<(String, Mode), usize>;
+    let mut by_client: Vec<(String, Cases)> = Vec::new();
+    for s in samples.filter(|s| s.usable()) {
+        let Some(threads) = s.client_threads else {
+            continue;
+        };
+        let at = match by_client.iter().position(|(c, _)| *c == s.client) {
+            Some(at) => at,
+            None => {
+                by_client.push((s.client.clone(), BTreeMap::new()));
+                by_client.len() - 1
+            }
+        };
+        let most = by_client[at]
+            .1
+            .entry((s.server.clone(), s.mode))
+            .or_insert(threads);
+        *most = (*most).max(threads);
+    }
+    let mut parts = Vec::new();
+    for (client, cases) in &by_client {
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        for &t in cases.values() {
+            *counts.entry(t).or_default() += 1;
+        }
+        let usual = counts
+            .iter()
+            .max_by_key(|&(t, n)| (*n, *t))
+            .map_or(1, |(t, _)| *t);
+        let mut text = format!("`{client}` {usual}");
+        let others: BTreeMap<usize, Vec<String>> = cases.iter().filter(|(_, t)| **t != usual).fold(
+            BTreeMap::new(),
+            |mut m, ((server, mode), t)| {
+                let both = cases.get(&(server.clone(), other(*mode))) == Some(t);
+                let who = if both {
+                    name(results, server)
+                } else {
+                    format!("{} ({})", name(results, server), mode.name())
+                };
+                let list: &mut Vec<String> = m.entry(*t).or_default();
+                if !list.contains(&who) {
+                    list.push(who);
+                }
+                m
+            },
+        );
+        for (t, who) in others {
+            let _ = write!(text, ", {t} against {}", who.join(", "));
+        }
+        parts.push(text);
+    }
+    parts
+}
+
+/// The other mode.
+fn other(mode: Mode) -> Mode {
+    match mode {
+        Mode::Close => Mode::KeepAlive,
+        Mode::KeepAlive => Mode::Close,
+    }
+}
+
+/// What the kernel's TCP counters said of the runs of `samples`: a small
+/// table of the cases where a counter of trouble moved (listen overflows
+/// and drops, SYN and segment retransmissions, retransmission timeouts),
+/// the sockets the runs left in TIME_WAIT, and whether the runs whose
+/// longest request took a second or more saw SYNs sent again. Nothing for
+/// a results file from before the runs recorded them.
+fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> String {
+    let samples: Vec<&Sample> = samples
+        .filter(|s| s.usable() && s.kernel.is_some())
+        .collect();
+    if samples.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    // The cases, in the order they ran, with their runs.
+    let mut cases: Vec<(String, String, String, Vec<Kernel>)> = Vec::new();
+    for s in &samples {
+        let key = (name(results, &s.server), s.client.clone(), load_words(s));
+        let kernel = s.kernel.expect("filtered");
+        match cases
+            .iter_mut()
+            .find(|(a, b, c, _)| (a, b, c) == (&key.0, &key.1, &key.2))
+        {
+            Some(case) => case.3.push(kernel),
+            None => cases.push((key.0, key.1, key.2, vec![kernel])),
+        }
+    }
+    let troubled: Vec<_> = cases
+        .iter()
+        .filter(|(.., runs)| runs.iter().any(Kernel::any_trouble))
+        .collect();
+    let waits: Vec<i64> = samples
+        .iter()
+        .filter_map(|s| s.kernel.map(|k| k.time_wait))
+        .collect();
+    let (low, high) = (
+        waits.iter().copied().min().unwrap_or(0),
+        waits.iter().copied().max().unwrap_or(0),
+    );
+    if troubled.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**The kernel's TCP counters** moved for no listen overflow or drop, no SYN \
+             or segment sent again and no retransmission timeout, in any run. The runs \
+             left {} sockets in TIME_WAIT.",
+            range(low, high)
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n**The kernel's TCP counters**, summed over the rounds, for the runs where one \
+         of them moved (every other run: none). *Overflows*: handshakes completed into a \
+         full accept queue; *drops*: connections dropped at the listener; *SYN again*: \
+         SYNs and SYN-ACKs sent again, the first a second after the first try; \
+         *resent*: segments sent again; *timeouts*: retransmission timers that \
+         expired; *TIME_WAIT*: the sockets a run left in that state (median).\n"
+    );
+    let mut table = Table::new([
+        left("Server"),
+        left("Client"),
+        left("Load"),
+        right("Overflows"),
+        right("Drops"),
+        right("SYN again"),
+        right("Resent"),
+        right("Timeouts"),
+        right("TIME_WAIT"),
+    ]);
+    for (server, client, load, runs) in troubled {
+        let sum = |i: usize| count(runs.iter().map(|k| k.trouble()[i]).sum::<u64>() as f64);
+        let wait = median(runs.iter().map(|k| k.time_wait as f64).collect());
+        table.row([
+            server.clone(),
+            format!("`{client}`"),
+            load.clone(),
+            sum(0),
+            sum(1),
+            sum(2),
+            sum(3),
+            sum(4),
+            count(wait),
+        ]);
+    }
+    out += &table.finish();
+    let _ = writeln!(
+        out,
+        "\nEvery run left {} sockets in TIME_WAIT. The counters are the whole \
+         machine's: a run counts what else used the loopback meanwhile too.",
+        range(low, high)
+    );
+    // The longest waits of a second or more, and the SYNs sent again.
+    let slow: Vec<&&Sample> = samples
+        .iter()
+        .filter(|s| s.max.is_some_and(|m| m >= 1.0))
+        .collect();
+    if !slow.is_empty() {
+        let retried = slow
+            .iter()
+            .filter(|s| s.kernel.is_some_and(|k| k.syn_retrans > 0))
+            .count();
+        let _ = writeln!(
+            out,
+            "\nOf the {} run(s) whose longest request took a second or more (up to {}), \
+             {retried} had the kernel send SYNs or SYN-ACKs again: a handshake whose \
+             packet was dropped is retried after a second, and its request waits that long.",
+            slow.len(),
+            latency(slow.iter().filter_map(|s| s.max).reduce(f64::max)),
+        );
+    }
+    out
+}
+
+/// "12" or "12 to 40" (a count of sockets may fall, too).
+fn range(low: i64, high: i64) -> String {
+    let show = |n: i64| count(n as f64);
+    if low == high {
+        show(low)
+    } else {
+        format!("{} to {}", show(low), show(high))
     }
 }
 

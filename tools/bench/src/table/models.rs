@@ -104,6 +104,35 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
          8 normal clients run, from [slow.json](generated/slow.json). The \
          tables of [Results](results.md) have the ranges and the rest."
     );
+    // The load generator's threads in each column.
+    let close = super::threads(post, post.samples.iter().filter(|s| s.client == "loadgen"));
+    let keep_alive = super::threads(
+        sweep,
+        sweep.samples.iter().filter(|s| {
+            s.client == "loadgen"
+                && s.mode == Mode::KeepAlive
+                && s.concurrency == KEEP_ALIVE_CLIENTS
+        }),
+    );
+    if !close.is_empty() {
+        let keep_alive = if keep_alive.is_empty() {
+            vec!["not run".to_string()]
+        } else {
+            keep_alive
+        };
+        let chosen = if sweep.client_threads.is_empty() || keep_alive[0] == "not run" {
+            ""
+        } else {
+            ", chosen for each server by calibration"
+        };
+        let _ = writeln!(
+            out,
+            "\nThreads of the load generator: with a new connection each and beside \
+             silent clients, {}; with keep-alive, {}{chosen}.",
+            close.join("; "),
+            keep_alive.join("; "),
+        );
+    }
     footer(&mut out, post, Scenario::Post);
     out
 }

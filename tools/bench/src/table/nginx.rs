@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, mode_words, name};
+use super::{footer, kernel, mode_words, name, threads_line};
 use crate::format::{count, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -75,6 +75,7 @@ pub fn nginx(results: &Results) -> String {
         results.params.wrk_seconds,
         count(results.params.requests as f64),
     );
+    out += &threads_line(results, results.samples.iter());
     let _ = writeln!(out, "\n**The goals for `epoll`**, judged with `wrk`:\n");
     for (mode, rate_goal, cpu_goal) in GOALS {
         let _ = writeln!(
@@ -84,6 +85,7 @@ pub fn nginx(results: &Results) -> String {
             goal(results, "epoll", mode, rate_goal, cpu_goal)
         );
     }
+    out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Nginx);
     out
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, name};
+use super::{footer, kernel, name, threads_line};
 use crate::format::{count, latency_of, micros};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -73,6 +73,8 @@ pub fn post(results: &Results) -> String {
     }
     let mut out = table.finish();
     caption(&mut out, results);
+    out += &threads_line(results, results.samples.iter());
+    out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Post);
     out
 }
@@ -88,6 +90,9 @@ pub fn listing(results: &Results, server: &str) -> String {
     rows(&mut table, results, server);
     let mut out = table.finish();
     caption(&mut out, results);
+    let mine = |s: &&crate::results::Sample| s.server == server || s.server == "linear";
+    out += &threads_line(results, results.samples.iter().filter(mine));
+    out += &kernel(results, results.samples.iter().filter(mine));
     let _ = writeln!(
         out,
         "\nEvery model side by side, with more clients and with slow ones: [Results](results.md)."

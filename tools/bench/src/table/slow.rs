@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, name};
+use super::{footer, kernel, name, threads_line};
 use crate::format::{count, latency};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -60,6 +60,8 @@ pub fn slow(results: &Results) -> String {
         count(results.params.requests as f64),
         results.params.timeout,
     );
+    out += &threads_line(results, results.samples.iter());
+    out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Slow);
     out
 }

@@ -3,10 +3,11 @@
 
 use std::fmt::Write;
 
-use super::{footer, mode_words, name};
+use super::{footer, kernel, mode_words, name, threads_line};
 use crate::format::{count, latency, micros};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
+use crate::stats::median;
 use crate::stats::{Stats, absent, cell};
 
 /// How a table shows one figure of a cell.
@@ -78,11 +79,75 @@ pub fn sweep(results: &Results) -> String {
             ""
         }
     );
+    out += &threads_line(results, results.samples.iter());
+    out += &calibration(results);
     let _ = writeln!(
         out,
         "\nThe machine's limits: {}.",
         results.limits.describe()
     );
+    out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Sweep);
+    out
+}
+
+/// How the load generator's threads were chosen: its rate with each number
+/// of threads tried, per server and mode, the chosen one in bold.
+fn calibration(results: &Results) -> String {
+    let Some(p) = &results.params.calibration else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\n**The load generator's threads**, chosen for each server and mode before \
+         the runs above: requests per second (median of {} round(s)) with {} \
+         clients at once and {} requests a run ({} with keep-alive), with each number \
+         of threads; the faster, in bold, ran every level of the sweep.\n\n",
+        results.rounds,
+        p.concurrency,
+        count(p.requests as f64),
+        count(p.keep_alive_requests as f64),
+    );
+    let mut columns = vec![left("Server")];
+    for mode in Mode::BOTH {
+        for t in &p.threads {
+            let unit = if *t == 1 { "thread" } else { "threads" };
+            columns.push(right(format!("{}, {t} {unit}", mode.name())));
+        }
+    }
+    let mut table = Table::new(columns);
+    for s in &results.servers {
+        if absent(results, &s.name).is_some() {
+            continue;
+        }
+        let mut row = vec![name(results, &s.name)];
+        for mode in Mode::BOTH {
+            let chosen = results.threads_chosen(&s.name, mode);
+            for &t in &p.threads {
+                let rates: Vec<f64> = results
+                    .calibration
+                    .iter()
+                    .filter(|c| {
+                        c.server == s.name
+                            && c.mode == mode
+                            && c.client == format!("loadgen -t {t}")
+                            && c.usable()
+                    })
+                    .map(|c| c.requests_per_sec)
+                    .collect();
+                let text = if rates.is_empty() {
+                    String::new()
+                } else {
+                    count(median(rates))
+                };
+                row.push(if chosen == Some(t) && !text.is_empty() {
+                    format!("**{text}**")
+                } else {
+                    text
+                });
+            }
+        }
+        table.row(row);
+    }
+    out += &table.finish();
     out
 }
