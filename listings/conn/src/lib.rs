@@ -145,13 +145,19 @@ impl Conn {
         loop {
             next = match next {
                 Interest::Close => return Ok(Interest::Close),
-                Interest::Write => match send(stream, self.unsent(), self.closing()) {
-                    Ok(0) => Interest::Close,
-                    Ok(n) => self.sent(n, stream)?,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Interest::Write),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Interest::Write,
-                    Err(e) => return Err(e),
-                },
+                Interest::Write => {
+                    match send(stream, self.unsent(), self.closing()) {
+                        Ok(0) => Interest::Close,
+                        Ok(n) => self.sent(n, stream)?,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(Interest::Write);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                            Interest::Write
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 // Two reasons to stop reading an open connection. The
                 // last read came back short: the socket had no more data,
                 // and another read now would say `WouldBlock` (or 0, if the
@@ -180,7 +186,9 @@ impl Conn {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             return Ok(Interest::Read);
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => Interest::Read,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                            Interest::Read
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -363,7 +371,9 @@ impl Acceptor {
             match error.kind() {
                 io::ErrorKind::WouldBlock => return None,
                 // That client gave up while queued, or a signal came.
-                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => {
+                    continue;
+                }
                 _ => {}
             }
             // Out of memory (ENOBUFS, ENOMEM), or out of descriptors with
@@ -682,7 +692,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut acceptor = Acceptor::new(listener).unwrap();
         assert!(acceptor.accept().is_none());
-        let _clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let _clients: Vec<_> =
+            (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
         thread::sleep(Duration::from_millis(20));
         for _ in 0..3 {
             let stream = acceptor.accept().expect("a queued connection");
@@ -721,7 +732,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut acceptor = Acceptor::new(listener).unwrap();
-        let mut clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut clients: Vec<_> =
+            (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
         // Take every descriptor left.
         let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
         setrlimit(Resource::RLIMIT_NOFILE, 256, hard).unwrap();

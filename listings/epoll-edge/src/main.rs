@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{
+    Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout,
+};
 
 /// The token of the listening socket; a connection's is its descriptor.
 const LISTENER: u64 = u64::MAX;
@@ -65,7 +67,10 @@ struct Loop {
 /// the client's end of sending (`EPOLLRDHUP`), edge-triggered. Hang-ups and
 /// errors are always reported.
 fn edge() -> EpollFlags {
-    EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET
+    EpollFlags::EPOLLIN
+        | EpollFlags::EPOLLOUT
+        | EpollFlags::EPOLLRDHUP
+        | EpollFlags::EPOLLET
 }
 // ANCHOR_END: register
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
 use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{
+    Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout,
+};
 
 // ANCHOR: constants
 /// The token epoll hands back with the listening socket's events. A

@@ -22,14 +22,14 @@ fn main() -> io::Result<()> {
     let mut threads = Vec::with_capacity(size);
     for i in 0..size {
         let listener = Arc::clone(&listener);
-        let thread = thread::Builder::new()
-            .name(format!("acceptor-{i}"))
-            .spawn(move || {
+        let thread = thread::Builder::new().name(format!("acceptor-{i}")).spawn(
+            move || {
                 loop {
                     let stream = wire::accept(&listener);
                     let _ = wire::serve(stream);
                 }
-            })?;
+            },
+        )?;
         threads.push(thread);
     }
     println!("listening on http://{}", listener.local_addr()?);

@@ -22,7 +22,8 @@ const PAUSE: Duration = Duration::from_millis(10);
 #[tokio::main]
 async fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR)).await?;
+    let listener =
+        TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR)).await?;
     println!("listening on http://{}", listener.local_addr()?);
 
     loop {
@@ -54,7 +55,13 @@ async fn serve(mut stream: TcpStream) -> io::Result<()> {
     let mut out = Vec::new();
     loop {
         // ANCHOR: timeout
-        let reading = read_requests(&mut stream, &mut buf, &mut filled, &mut requests, &mut out);
+        let reading = read_requests(
+            &mut stream,
+            &mut buf,
+            &mut filled,
+            &mut requests,
+            &mut out,
+        );
         let Ok(read) = timeout(HEAD_TIMEOUT, reading).await else {
             return Ok(()); // too slow: dropping the stream closes it
         };

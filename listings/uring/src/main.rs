@@ -105,23 +105,24 @@ fn setup() -> Result<IoUring, String> {
         .setup_cqsize(CQ_ENTRIES)
         .build(SQ_ENTRIES)
         .map_err(|e| match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
-            Errno::ENOSYS => "this kernel has no io_uring (it needs Linux 5.1 or later, \
-                 built with CONFIG_IO_URING)"
+            Errno::ENOSYS => "this kernel has no io_uring (it needs Linux 5.1 \
+                 or later, built with CONFIG_IO_URING)"
                 .to_string(),
             Errno::EPERM => "io_uring_setup was refused (EPERM): the sysctl \
-                 kernel.io_uring_disabled, or a seccomp filter such as a container's, \
-                 forbids io_uring here"
+                 kernel.io_uring_disabled, or a seccomp filter such as a \
+                 container's, forbids io_uring here"
                 .to_string(),
             Errno::EINVAL => {
-                "this kernel's io_uring is too old (this server needs Linux 5.6)".to_string()
+                "this kernel's io_uring is too old (this server needs Linux 5.6)"
+                    .to_string()
             }
             _ => format!("io_uring_setup failed: {e}"),
         })?;
     // Which operations does this kernel know? (Asking needs Linux 5.6.)
     let mut probe = Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| format!("this kernel's io_uring is too old to list its operations: {e}"))?;
+    ring.submitter().register_probe(&mut probe).map_err(|e| {
+        format!("this kernel's io_uring is too old to list its operations: {e}")
+    })?;
     for (code, name, since) in [
         (opcode::Timeout::CODE, "TIMEOUT", "5.4"),
         (opcode::Accept::CODE, "ACCEPT", "5.5"),
@@ -330,7 +331,10 @@ impl Server {
             match Errno::from_raw(-result) {
                 // Before Linux 5.19 the kernel refuses the multishot flag.
                 Errno::EINVAL if self.multishot => {
-                    eprintln!("uring: no multishot accept (Linux 5.19); accepting one at a time");
+                    eprintln!(
+                        "uring: no multishot accept (Linux 5.19); \
+                         accepting one at a time"
+                    );
                     self.multishot = false;
                     true
                 }
@@ -349,7 +353,9 @@ impl Server {
             // Pause, as `wire::accept` does, then accept again.
             let pause = opcode::Timeout::new(&PAUSE).build();
             // SAFETY: PAUSE is a static.
-            unsafe { push(&mut self.ring, &pause.user_data(user_data(0, Op::Resume))) }
+            unsafe {
+                push(&mut self.ring, &pause.user_data(user_data(0, Op::Resume)))
+            }
         }
     }
     // ANCHOR_END: accept
@@ -420,9 +426,15 @@ impl Server {
         let now = Instant::now();
         for (&id, entry) in &self.conns {
             if entry.conn.deadline() <= now {
-                let cancel = opcode::AsyncCancel::new(user_data(id, entry.op)).build();
+                let cancel =
+                    opcode::AsyncCancel::new(user_data(id, entry.op)).build();
                 // SAFETY: no buffer.
-                unsafe { push(&mut self.ring, &cancel.user_data(user_data(id, Op::Cancel)))? };
+                unsafe {
+                    push(
+                        &mut self.ring,
+                        &cancel.user_data(user_data(id, Op::Cancel)),
+                    )?
+                };
             }
         }
         let tick = opcode::Timeout::new(&TICK).build();

@@ -11,7 +11,8 @@ fn split(response: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn main() {
-    let slip: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 11\r\nHello world";
+    let slip: &[u8] =
+        b"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 11\r\nHello world";
 
     let (head, body) = split(wire::RESPONSE).expect("our head ends");
     println!(

@@ -72,7 +72,9 @@ pub fn workers(arg: Option<String>) -> io::Result<usize> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("the number of workers must be a whole number above 0, not {text:?}"),
+            format!(
+                "the number of workers must be a whole number above 0, not {text:?}"
+            ),
         )),
     }
 }
@@ -190,7 +192,9 @@ impl Fields {
     fn add(&mut self, line: &[u8]) -> Option<()> {
         let colon = line.iter().position(|&b| b == b':')?;
         let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if !is_token(name) || value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+        if !is_token(name)
+            || value.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
+        {
             return None;
         }
         let value = value.trim_ascii();
@@ -440,7 +444,11 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
 /// byte just before each timeout would never meet it. So before every read
 /// the timeout is set to what is left of the deadline, and once nothing is
 /// left the read is not made at all.
-fn read_before(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+fn read_before(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> io::Result<usize> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(io::ErrorKind::TimedOut.into());
@@ -574,7 +582,10 @@ mod tests {
         assert!(RESPONSE.ends_with(b"\r\n\r\nHello world"));
         assert!(RESPONSE_KEEP_ALIVE.ends_with(b"\r\n\r\nHello world"));
         for refusal in [TOO_LARGE, BAD_REQUEST, CONTENT_TOO_LARGE, LENGTH_REQUIRED] {
-            assert!(refusal.ends_with(b"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
+            assert!(
+                refusal
+                    .ends_with(b"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            );
         }
     }
 
@@ -586,10 +597,12 @@ mod tests {
         let ab = b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n";
         assert!(complete(ab).1);
         // A second, pipelined request does not change the first one's length.
-        let two = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let two =
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(complete(two), (27, true));
         // Values may have spaces around them, and bytes above 127.
-        let spaced = b"GET /a?b=c HTTP/1.1\r\nHost:\t[::1]:80 \r\nX-Name: caf\xc3\xa9\r\n\r\n";
+        let spaced =
+            b"GET /a?b=c HTTP/1.1\r\nHost:\t[::1]:80 \r\nX-Name: caf\xc3\xa9\r\n\r\n";
         assert!(complete(spaced).1);
         // An empty Host is allowed: a target with no authority.
         assert!(complete(b"OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n").1);
@@ -630,7 +643,9 @@ mod tests {
         assert_eq!(request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, 0);
         let zero = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 000\r\n\r\n";
         assert_eq!(request(zero).body, 0);
-        let limit = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {BODY_LIMIT}\r\n\r\n");
+        let limit = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {BODY_LIMIT}\r\n\r\n"
+        );
         assert_eq!(request(limit.as_bytes()).body, BODY_LIMIT);
         let over = format!(
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
@@ -656,7 +671,8 @@ mod tests {
             b"Content-Length: 5\r\nTransfer-Encoding: chunked",
             b"Transfer-Encoding: chunked\r\nContent-Length: 5",
         ] {
-            let head = [b"POST / HTTP/1.1\r\nHost: x\r\n", length, b"\r\n\r\n"].concat();
+            let head =
+                [b"POST / HTTP/1.1\r\nHost: x\r\n", length, b"\r\n\r\n"].concat();
             refused(&head, BAD_REQUEST);
         }
         for coding in [&b"chunked"[..], b"gzip, chunked", b"identity"] {
@@ -677,7 +693,8 @@ mod tests {
         // Not without a body, and not from HTTP/1.0.
         let empty = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n";
         assert!(!request(empty).expects_continue);
-        let old = b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let old =
+            b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
         assert!(!request(old).expects_continue);
     }
 
@@ -852,7 +869,8 @@ mod tests {
         let body = vec![b'z'; 10_000];
         let mut requests = Requests::default();
         let mut out = Vec::new();
-        let answered = requests.answer(&[&head[..], &body[..4000]].concat(), &mut out);
+        let answered =
+            requests.answer(&[&head[..], &body[..4000]].concat(), &mut out);
         assert_eq!(answered.used, head.len() + 4000);
         assert!(out.is_empty());
         assert_eq!(requests.answer(&body[4000..9999], &mut out).used, 5999);
@@ -927,7 +945,9 @@ mod tests {
 
     #[test]
     fn keep_alive_refuses_a_bad_head_and_closes() {
-        let got = keep_alive_exchange(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\nnonsense\r\n\r\n"]);
+        let got = keep_alive_exchange(&[
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nnonsense\r\n\r\n",
+        ]);
         assert_eq!(got, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
     }
 }

@@ -132,7 +132,7 @@ fn draw_lines(
     format: fn(f64) -> String,
     log: bool,
 ) -> String {
-    let (width, height) = (760.0, 440.0);
+    let (width, height) = (740.0, 440.0);
     let (left, right, top, bottom) = (80.0, 560.0, 45.0, 380.0);
     let mut out = String::new();
     open(&mut out, width, height, title);
@@ -301,7 +301,7 @@ pub fn bars(
     let group = bar * series.len().max(1) as f64 + 12.0;
     let (left, right, top) = (190.0, 600.0, 45.0 + 20.0 * series.len() as f64);
     let bottom = top + group * categories.len() as f64;
-    let (width, height) = (760.0, bottom + 50.0);
+    let (width, height) = (740.0, bottom + 50.0);
     let mut out = String::new();
     open(&mut out, width, height, title);
     let values: Vec<f64> = series
@@ -427,7 +427,7 @@ pub fn stacked(
     let bar = 16.0;
     let (left, right, top) = (190.0, 640.0, 45.0 + 20.0 * (part_names.len() + 1) as f64);
     let bottom = top + bar * rows.len() as f64 + 8.0;
-    let (width, height) = (760.0, bottom + 50.0);
+    let (width, height) = (740.0, bottom + 50.0);
     let mut out = String::new();
     open(&mut out, width, height, title);
     let max = rows
