@@ -931,11 +931,6 @@ mod tests {
     /// the handshakes it could not queue.
     #[test]
     fn a_full_backlog_shows_in_the_run() {
-        use nix::sys::socket::{
-            AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, listen, socket,
-        };
-        use std::os::fd::AsRawFd;
-
         struct NeverAccepts(std::net::TcpListener);
         impl Served for NeverAccepts {
             // Our own process stands in for the server's group.
@@ -949,16 +944,7 @@ mod tests {
                 false
             }
         }
-        let fd = socket(
-            AddressFamily::Inet,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
-        bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
-        listen(&fd, Backlog::new(1).unwrap()).unwrap();
-        let server = NeverAccepts(std::net::TcpListener::from(fd));
+        let server = NeverAccepts(testbed::netstat::listener_with_backlog(1).unwrap());
 
         let bin = testbed::release_build(["loadgen"]).unwrap();
         let client = Client::loadgen(bin.join("loadgen"));

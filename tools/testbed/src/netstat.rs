@@ -100,10 +100,29 @@ fn time_wait(sockstat: &str) -> Option<u64> {
     words.next()?.parse().ok()
 }
 
+/// A listener on a free port of 127.0.0.1 with an accept queue of
+/// `backlog` (std's `TcpListener::bind` always asks for 128): accept
+/// nothing from it, connect more clients than that, and the counters move.
+pub fn listener_with_backlog(backlog: i32) -> io::Result<std::net::TcpListener> {
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, listen, socket,
+    };
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0))?;
+    listen(&fd, Backlog::new(backlog)?)?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -132,7 +151,7 @@ mod tests {
     #[test]
     fn a_full_backlog_is_counted() {
         let before = Counters::read().unwrap();
-        let listener = socket_with_backlog(1);
+        let listener = listener_with_backlog(1).unwrap();
         let addr = listener.local_addr().unwrap();
         let clients: Vec<TcpStream> = (0..8)
             .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
@@ -149,25 +168,5 @@ mod tests {
             change.listen_overflows > 0 || change.listen_drops > 0,
             "no overflow counted: {change:?}"
         );
-    }
-
-    fn socket_with_backlog(backlog: i32) -> TcpListener {
-        use nix::sys::socket::{
-            AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, listen, socket,
-        };
-        let fd = socket(
-            AddressFamily::Inet,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC,
-            None,
-        )
-        .unwrap();
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &SockaddrIn::new(127, 0, 0, 1, 0),
-        )
-        .unwrap();
-        listen(&fd, Backlog::new(backlog).unwrap()).unwrap();
-        TcpListener::from(fd)
     }
 }
