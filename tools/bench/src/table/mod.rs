@@ -277,9 +277,8 @@ fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> S
         let _ = writeln!(
             out,
             "\n**The kernel's TCP counters** moved for no listen overflow or drop, no SYN \
-             or segment sent again and no retransmission timeout, in any run. The runs \
-             left {} sockets in TIME_WAIT.",
-            range(low, high)
+             or segment sent again and no retransmission timeout, in any run. {}",
+            time_wait_change(low, high)
         );
         return out;
     }
@@ -290,7 +289,8 @@ fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> S
          full accept queue; *drops*: connections dropped at the listener; *SYN again*: \
          SYNs and SYN-ACKs sent again, the first a second after the first try; \
          *resent*: segments sent again; *timeouts*: retransmission timers that \
-         expired; *TIME_WAIT*: the sockets a run left in that state (median).\n"
+         expired; *TIME_WAIT*: how the number of sockets in that state changed over a \
+         run (median).\n"
     );
     let mut table = Table::new([
         left("Server"),
@@ -321,9 +321,9 @@ fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> S
     out += &table.finish();
     let _ = writeln!(
         out,
-        "\nEvery run left {} sockets in TIME_WAIT. The counters are the whole \
-         machine's: a run counts what else used the loopback meanwhile too.",
-        range(low, high)
+        "\n{} The counters are the whole machine's: a run counts what else used \
+         the loopback meanwhile too.",
+        time_wait_change(low, high)
     );
     // The longest waits of a second or more, and the SYNs sent again.
     let slow: Vec<&&Sample> = samples
@@ -355,6 +355,20 @@ fn range(low: i64, high: i64) -> String {
     } else {
         format!("{} to {}", show(low), show(high))
     }
+}
+
+/// What the runs did to the number of sockets in TIME_WAIT, which is a
+/// level, not a count: it falls over a run when the sockets of earlier runs
+/// expire faster than the run adds its own.
+fn time_wait_change(low: i64, high: i64) -> String {
+    let mut text = format!(
+        "Over a run, the number of sockets in TIME_WAIT changed by {}",
+        range(low, high)
+    );
+    if low < 0 {
+        text += " (it falls where earlier runs' sockets expire faster than a run adds its own)";
+    }
+    text + "."
 }
 
 #[cfg(test)]
