@@ -123,16 +123,6 @@ fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
     Ok(())
 }
 
-/// Servers with figures, in the results' order.
-fn measured(results: &Results) -> Vec<&str> {
-    results
-        .servers
-        .iter()
-        .filter(|s| s.status == Status::Measured)
-        .map(|s| s.name.as_str())
-        .collect()
-}
-
 fn rate(v: f64) -> String {
     count(v)
 }
@@ -145,7 +135,7 @@ fn cpu_chart(post: Option<&Results>) -> String {
             "Not measured yet: cargo run --release -p bench -- post",
         );
     };
-    let servers = measured(r);
+    let servers = r.measured();
     let series: Vec<Series> = ["loadgen", "ab"]
         .iter()
         .map(|client| Series {
@@ -185,7 +175,7 @@ fn budget_chart(post: Option<&Results>) -> String {
     };
     let cores = table::cores(r);
     let mut rows = Vec::new();
-    for s in measured(r) {
+    for s in r.measured() {
         for client in ["ab", "loadgen"] {
             let stats = cell(r, s, client, Mode::Close, 8, None).stats().cloned();
             rows.push(budget_row(
@@ -227,7 +217,7 @@ fn batches_chart(sweep: Option<&Results>) -> String {
         );
     };
     // The book's event loop, or the first server measured.
-    let listed = measured(r);
+    let listed = r.measured();
     let Some(server) = listed
         .iter()
         .copied()
@@ -351,7 +341,7 @@ fn slow_chart(slow: Option<&Results>) -> String {
             "Not measured yet: cargo run --release -p bench -- slow",
         );
     };
-    let servers = measured(r);
+    let servers = r.measured();
     let series: Vec<Series> = r
         .params
         .slow

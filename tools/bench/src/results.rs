@@ -501,6 +501,15 @@ pub struct Results {
 }
 
 impl Results {
+    /// The servers that have figures, in the results' order.
+    pub fn measured(&self) -> Vec<&str> {
+        self.servers
+            .iter()
+            .filter(|s| s.status == Status::Measured)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+
     pub fn server(&self, name: &str) -> Option<&ServerEntry> {
         self.servers.iter().find(|s| s.name == name)
     }

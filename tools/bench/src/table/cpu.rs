@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::format::{count, micros, times};
-use crate::results::{Mode, Results, Status};
+use crate::results::{Mode, Results};
 use crate::stats::{Stats, cell};
 
 /// The server whose CPU per request the sweep's sentence follows, and the
@@ -32,21 +32,13 @@ pub fn cores(results: &Results) -> usize {
         .max(1)
 }
 
-fn listings(results: &Results) -> Vec<&str> {
-    results
-        .servers
-        .iter()
-        .filter(|s| s.status == Status::Measured)
-        .map(|s| s.name.as_str())
-        .collect()
-}
-
 /// The findings, as a list.
 pub fn cpu(post: Option<&Results>, sweep: Option<&Results>) -> String {
     let mut out = String::new();
     if let Some(post) = post {
         let cores = cores(post);
-        let rows: Vec<(&str, Option<Stats>, Option<Stats>)> = listings(post)
+        let rows: Vec<(&str, Option<Stats>, Option<Stats>)> = post
+            .measured()
             .into_iter()
             .map(|s| {
                 let get = |client| cell(post, s, client, Mode::Close, 8, None).stats().cloned();
@@ -130,7 +122,8 @@ pub fn cpu(post: Option<&Results>, sweep: Option<&Results>) -> String {
         } else {
             levels.last().copied().unwrap_or(MANY)
         };
-        let pairs: Vec<(&str, f64, f64)> = listings(sweep)
+        let pairs: Vec<(&str, f64, f64)> = sweep
+            .measured()
             .into_iter()
             .filter_map(|s| Some((s, at(s, few)?.server_cpu, at(s, many)?.server_cpu)))
             .collect();
