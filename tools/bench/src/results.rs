@@ -216,56 +216,9 @@ pub struct ThreadChoice {
 }
 
 /// What the kernel's TCP counters said of one run: how each changed from
-/// just before the client started to just after it ended (see
-/// `testbed::netstat`). They count the whole machine's loopback, not only
-/// this run's connections.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Kernel {
-    /// Handshakes completed into a full accept queue.
-    pub listen_overflows: u64,
-    /// Connections dropped at a listener, overflows included.
-    pub listen_drops: u64,
-    /// SYNs and SYN-ACKs sent again, a second or more after the first.
-    pub syn_retrans: u64,
-    /// Segments of any kind sent again.
-    pub retrans_segs: u64,
-    /// Retransmission timers that expired.
-    pub tcp_timeouts: u64,
-    /// Sockets in TIME_WAIT after the run, less those before it.
-    pub time_wait: i64,
-}
-
-impl From<testbed::netstat::Counters> for Kernel {
-    fn from(c: testbed::netstat::Counters) -> Kernel {
-        Kernel {
-            listen_overflows: c.listen_overflows,
-            listen_drops: c.listen_drops,
-            syn_retrans: c.syn_retrans,
-            retrans_segs: c.retrans_segs,
-            tcp_timeouts: c.tcp_timeouts,
-            time_wait: c.time_wait,
-        }
-    }
-}
-
-impl Kernel {
-    /// The counters of trouble: all of them but TIME_WAIT, which every run
-    /// with a new connection per request leaves behind.
-    pub fn trouble(&self) -> [u64; 5] {
-        [
-            self.listen_overflows,
-            self.listen_drops,
-            self.syn_retrans,
-            self.retrans_segs,
-            self.tcp_timeouts,
-        ]
-    }
-
-    /// Whether any counter of trouble moved.
-    pub fn any_trouble(&self) -> bool {
-        self.trouble().iter().any(|&n| n > 0)
-    }
-}
+/// just before the client started to just after it ended. They count the
+/// whole machine's loopback, not only this run's connections.
+pub use testbed::netstat::Counters as Kernel;
 
 /// What an open-loop run (a client sending at a fixed rate) found besides
 /// the latency from the send.

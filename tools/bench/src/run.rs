@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use testbed::netstat::Counters;
 
-use crate::results::{JsonLatency, Kernel, Mode, OpenLoopFigures, Sample};
+use crate::results::{JsonLatency, Mode, OpenLoopFigures, Sample};
 use crate::target::Target;
 use testbed::procfs::{self, Usage};
 
@@ -392,7 +392,7 @@ pub fn measure(server: &impl Served, client: &Client, load: &Load, sample: &mut 
     }
     sample.client_cpu = (children_cpu() - children_before).max(0.0);
     if let (Some(before), Ok(after)) = (kernel_before, Counters::read()) {
-        sample.kernel = Some(Kernel::from(after.since(&before)));
+        sample.kernel = Some(after.since(&before));
     }
     match procfs::group_cpu_time(pid).map(|t| t.as_secs_f64()) {
         Ok(after) => sample.server_cpu = (after - server_before).max(0.0),

@@ -11,8 +11,12 @@
 use std::fs;
 use std::io;
 
+use serde::{Deserialize, Serialize};
+
 /// The counters, at one moment or as the difference over a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The benchmark keeps the difference over each run in its results file,
+/// under these field names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// A completed handshake found the accept queue full (the listener's
     /// backlog): the connection was not accepted, and the client's final
@@ -64,16 +68,21 @@ impl Counters {
         }
     }
 
-    /// Each counter by the name the kernel gives it, for tables.
-    pub fn named(&self) -> [(&'static str, i64); 6] {
+    /// The counters of trouble: all of them but TIME_WAIT, which every run
+    /// with a new connection per request changes.
+    pub fn trouble(&self) -> [u64; 5] {
         [
-            ("ListenOverflows", self.listen_overflows as i64),
-            ("ListenDrops", self.listen_drops as i64),
-            ("TCPSynRetrans", self.syn_retrans as i64),
-            ("RetransSegs", self.retrans_segs as i64),
-            ("TCPTimeouts", self.tcp_timeouts as i64),
-            ("TIME_WAIT", self.time_wait),
+            self.listen_overflows,
+            self.listen_drops,
+            self.syn_retrans,
+            self.retrans_segs,
+            self.tcp_timeouts,
         ]
+    }
+
+    /// Whether any counter of trouble moved.
+    pub fn any_trouble(&self) -> bool {
+        self.trouble().iter().any(|&n| n > 0)
     }
 }
 
