@@ -22,13 +22,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A new, empty directory for this test in this process.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("book-{name}-{}", std::process::id()));
-    if dir.exists() {
-        fs::remove_dir_all(&dir).unwrap();
-    }
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    let dir = format!("book-{name}-{}", std::process::id());
+    support::empty_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir))
 }
 
 fn chapters(book: &Book) -> Vec<&Chapter> {

@@ -385,12 +385,7 @@ fn screenshot_dir() -> PathBuf {
 
 /// The directory `name` in cargo's directory for tests' files, empty.
 fn empty_dir(name: String) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).unwrap();
-    }
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    support::empty_dir(Path::new(env!("CARGO_TARGET_TMPDIR")).join(name))
 }
 
 fn file_url(path: &Path) -> String {

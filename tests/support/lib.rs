@@ -293,3 +293,14 @@ pub fn text(bytes: &[u8]) -> String {
 pub fn assert_bytes(got: &[u8], want: &[u8]) {
     assert!(got == want, "\n  got: {}\n want: {}", text(got), text(want));
 }
+
+/// `dir`, made empty: removed with all it holds, then created anew. For a
+/// test's own files under cargo's `CARGO_TARGET_TMPDIR` (which only
+/// integration tests are given, so they name the directory).
+pub fn empty_dir(dir: PathBuf) -> PathBuf {
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
