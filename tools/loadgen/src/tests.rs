@@ -537,11 +537,13 @@ fn every_connection_counted() {
     assert_failures(&report, Failures::default());
     assert_fair(&report, 5);
     assert_eq!(report.connections, 5);
-    // Fewer requests than connections: only as many slots.
+    // Fewer requests than connections: only as many slots. Requests are
+    // claimed from one counter, so a quick slot may take two of the three;
+    // which one does is timing, and not asserted.
     let addr = serve(answer_and_close);
     let report = run(&config(addr, 3, 10)).unwrap();
     assert_fair(&report, 3);
-    assert_eq!(report.per_connection, vec![1, 1, 1]);
+    assert_eq!(report.per_connection.iter().sum::<u64>(), 3);
 }
 
 #[test]
