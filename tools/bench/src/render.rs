@@ -107,6 +107,9 @@ pub fn all(dir: &Path) -> Result<(), String> {
 /// (`--only`) keeps the file it had.
 fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
     for spec in servers::LISTINGS.iter() {
+        if testbed::listing(spec.name).measuring_stick {
+            continue; // not in the post's benchmark
+        }
         let path = dir.join(format!("{}.md", spec.name));
         let entry = post.and_then(|r| r.server(spec.name));
         let text = match (post, entry) {

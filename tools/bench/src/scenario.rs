@@ -390,7 +390,8 @@ impl Plan {
 fn listings(plan: &mut Plan, ctx: &Context) -> Vec<&'static Spec> {
     let mut out = Vec::new();
     for spec in servers::LISTINGS.iter() {
-        if !selected(&ctx.options, spec) {
+        // A measuring stick runs only where a scenario names it.
+        if !selected(&ctx.options, spec) || testbed::listing(spec.name).measuring_stick {
             continue;
         }
         if plan.add_server(spec, ctx) {
