@@ -40,7 +40,11 @@ fn main() -> io::Result<()> {
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut events = [EpollEvent::empty(); 1024];
     loop {
-        let n = epoll.wait(&mut events, EpollTimeout::NONE)?;
+        let n = match epoll.wait(&mut events, EpollTimeout::NONE) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         for event in &events[..n] {
             let token = event.data();
             if token == LISTENER {

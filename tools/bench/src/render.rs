@@ -82,7 +82,7 @@ pub fn all(dir: &Path) -> Result<(), String> {
             Scenario::Omission => {
                 write(&dir.join("omission.svg"), &omission_chart(results.as_ref()))?;
             }
-            Scenario::Nginx | Scenario::Gil => {}
+            Scenario::Nginx | Scenario::Gil | Scenario::UringSteps => {}
         }
     }
     // The whole CPU budget, in words: from the post and the sweep.
