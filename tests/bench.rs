@@ -154,6 +154,10 @@ fn a_quick_run_writes_every_file() {
     assert!(clients.contains("goal in open loop"));
     assert!(read(&dir, "omission.md").contains("The corrected p99 at least"));
     assert!(read(&dir, "cpu.md").contains("`ab`"));
+    // The io_uring steps run whatever --only says, with their verdicts.
+    let steps = read(&dir, "uring-steps.md");
+    assert!(steps.contains("| `uring` batch |"), "{steps}");
+    assert!(steps.contains("The goals for `uring`"), "{steps}");
     // Every run records the kernel's counters, the client's threads and
     // the cores.
     for scenario in SCENARIOS {

@@ -36,6 +36,7 @@ mod scenario;
 mod servers;
 mod slow;
 mod stats;
+mod syscalls;
 mod table;
 mod target;
 
@@ -58,6 +59,8 @@ commands:
   nginx     the book's goals against nginx with one worker (wrk -t2 -c64)
   gil       the post's models in Python beside the same models in Rust
   omission  a constant-rate run with the server stopped for a second
+  uring-steps  the io_uring chapter's steps beside the floor and epoll, at
+            64 clients, keep-alive and a new connection per request
   render    draw the tables and charts again from the results files
 
 options:
