@@ -1,14 +1,14 @@
 //! Pre-forked processes: the parent binds one listening socket, forks N
-//! workers that each accept on it, and from then on only watches over them:
-//! it replaces a worker that dies, and stops them all when it is told to.
+//! workers that each serve connections from it, and from then on only
+//! watches over them: it replaces a worker that dies, and stops them all
+//! when it is told to. What a worker does with the socket is the caller's:
+//! the `prefork` server's workers accept and serve one connection at a
+//! time; `epoll-prefork`'s each run an event loop.
 //!
 //! The parent never starts a thread. `fork` copies only the thread that
 //! calls it, so a parent with threads could hand its workers a lock that
 //! some other thread held at that instant, and that nobody will ever
 //! release in the copy.
-//!
-//! Run it with `cargo run --release -p prefork -- [ADDR [N]]`: it listens on
-//! ADDR (default `127.0.0.1:9527`) with N processes (default: one per core).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -42,8 +42,16 @@ const GRACE: Duration = Duration::from_secs(2);
 const GRACE_POLL: Duration = Duration::from_millis(10);
 // ANCHOR_END: constants
 
-// ANCHOR: main
-fn main() -> io::Result<()> {
+/// What a worker does with the listening socket, from after its setup to
+/// its end. It should never return: a worker that does, error or not, exits
+/// and is replaced.
+pub type Serve = fn(&TcpListener) -> io::Result<()>;
+
+// ANCHOR: run
+/// Takes the address and the number of workers from the command line
+/// (`[ADDR [N]]`), binds, forks N workers that each run `serve`, and
+/// supervises them until told to stop (`SIGTERM` or `SIGINT`).
+pub fn run(serve: Serve) -> io::Result<()> {
     // Before anything else, and before any fork: from here on these signals
     // are never delivered to the parent, only held pending, and the
     // supervising loop takes them one at a time with `wait`. No handler
@@ -67,6 +75,7 @@ fn main() -> io::Result<()> {
 
     let mut workers = Workers {
         listener,
+        serve,
         size,
         running: HashMap::new(),
     };
@@ -86,7 +95,7 @@ fn announce(listener: &TcpListener) -> io::Result<()> {
     writeln!(out, "listening on http://{}", listener.local_addr()?)?;
     out.flush()
 }
-// ANCHOR_END: main
+// ANCHOR_END: run
 
 // ANCHOR: supervise
 /// Sleeps until a signal is pending, deals with it, and sleeps again.
@@ -127,6 +136,8 @@ fn supervise(workers: &mut Workers, signals: &SigSet) -> io::Result<()> {
 /// The parent's table of its workers.
 struct Workers {
     listener: TcpListener,
+    /// What each worker does.
+    serve: Serve,
     /// How many workers there should be.
     size: usize,
     /// Every worker forked and not yet reaped, with when it was forked.
@@ -137,7 +148,7 @@ impl Workers {
     /// Forks workers until there are as many as there should be.
     fn fill(&mut self) -> nix::Result<()> {
         while self.running.len() < self.size {
-            let pid = spawn(&self.listener)?;
+            let pid = spawn(&self.listener, self.serve)?;
             self.running.insert(pid, Instant::now());
         }
         Ok(())
@@ -214,19 +225,19 @@ impl Workers {
 // ANCHOR: spawn
 /// Forks one worker. Returns its pid in the parent; never returns in the
 /// worker.
-fn spawn(listener: &TcpListener) -> nix::Result<Pid> {
+fn spawn(listener: &TcpListener, serve: Serve) -> nix::Result<Pid> {
     let parent = getpid();
     // SAFETY: this process has a single thread, so the child's copy of its
     // memory is consistent: no lock in it is held by a thread that the copy
     // does not have.
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
-        ForkResult::Child => work(listener, parent),
+        ForkResult::Child => work(listener, parent, serve),
     }
 }
 
 /// What a worker does, from its first instruction to its death.
-fn work(listener: &TcpListener, parent: Pid) -> ! {
+fn work(listener: &TcpListener, parent: Pid, serve: Serve) -> ! {
     // What a signal does survives fork, and exec too: whoever started the
     // server may have been ignoring SIGTERM or SIGINT (a shell ignores
     // SIGINT for its background jobs), and so would the worker. Put back
@@ -247,10 +258,11 @@ fn work(listener: &TcpListener, parent: Pid) -> ! {
     if getppid() != parent {
         process::exit(0);
     }
-    loop {
-        let stream = wire::accept(listener);
-        let _ = wire::serve(stream);
+    // Whatever ended it, the parent sees the exit and forks another.
+    if let Err(e) = serve(listener) {
+        note(format_args!("worker {} failed: {e}", getpid()));
     }
+    process::exit(1)
 }
 // ANCHOR_END: spawn
 
