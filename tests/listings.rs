@@ -6,7 +6,7 @@
 //! (`testbed::LISTINGS`) through it, a few at a time, each against its own
 //! server on its own port; a failure names the listing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::{GET_AB, GET_CLOSE, Listing, WAIT, assert_bytes, exchange, start};
 
@@ -34,6 +34,29 @@ fn split_request(l: &Listing) -> Result<(), String> {
     ];
     let got = exchange(server.addr(), &parts, Duration::from_millis(50));
     assert_bytes(&got, support::RESPONSE);
+    Ok(())
+}
+
+/// `/cpu/N` and `/sleep/N` are answered with the same bytes as `/`, after
+/// the work; a target asking for malformed work, or too much, gets a 400
+/// that says what may be asked, at once.
+fn work_targets(l: &Listing) -> Result<(), String> {
+    let server = start(l.name);
+    let get =
+        |target: &str| format!("GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    for (target, at_least) in [("/cpu/3000", 3), ("/sleep/30", 30)] {
+        let start = Instant::now();
+        let got = exchange(server.addr(), &[get(target).as_bytes()], Duration::ZERO);
+        assert_bytes(&got, support::RESPONSE);
+        let took = start.elapsed();
+        if took < Duration::from_millis(at_least) {
+            return Err(format!("{target} answered after only {took:?}"));
+        }
+    }
+    for target in ["/cpu/x", "/cpu/", "/sleep/99999999", "/cpu/1000001"] {
+        let got = exchange(server.addr(), &[get(target).as_bytes()], Duration::ZERO);
+        assert_bytes(&got, support::BAD_WORK);
+    }
     Ok(())
 }
 
@@ -91,6 +114,11 @@ fn exact_bytes_every_listing() {
 #[test]
 fn split_request_every_listing() {
     support::for_every_listing(BATCH, |_| true, split_request);
+}
+
+#[test]
+fn work_targets_every_listing() {
+    support::for_every_listing(BATCH, |_| true, work_targets);
 }
 
 #[test]

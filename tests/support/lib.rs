@@ -272,6 +272,10 @@ pub const CONTENT_TOO_LARGE: &[u8] =
 pub const LENGTH_REQUIRED: &[u8] =
     b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
+/// A target asking for malformed work, or for more than a second of it.
+pub const BAD_WORK: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
+Content-Length: 47\r\n\r\n/cpu/N: N <= 1000000 us; /sleep/N: N <= 1000 ms";
+
 /// What a keep-alive server sends a client that asked, with
 /// `Expect: 100-continue`, before it sends its body.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

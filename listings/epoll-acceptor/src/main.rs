@@ -21,7 +21,7 @@ fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
     let loops = wire::workers(args.next())?;
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
 
     // As in `epoll-reuseport`: if a loop ever ended, the server would end,
     // with its error.

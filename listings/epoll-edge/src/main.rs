@@ -28,7 +28,7 @@ const SWEEP: Duration = Duration::from_millis(250);
 
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
     serve(listener)
 }

@@ -57,8 +57,8 @@ fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    // The queue length `TcpListener::bind` asks for.
-    socket.listen(128)?;
+    // The queue length every listing asks for (see `wire::listen`).
+    socket.listen(wire::BACKLOG)?;
     Ok(socket.into())
 }
 // ANCHOR_END: bind

@@ -4,12 +4,11 @@
 //! (default `127.0.0.1:9527`).
 
 use std::io;
-use std::net::TcpListener;
 
 // ANCHOR: main
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
     // Returns only if epoll itself fails.
     epoll::serve(listener)

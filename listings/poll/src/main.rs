@@ -6,7 +6,7 @@
 //! (default `127.0.0.1:9527`).
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ struct Entry {
 // ANCHOR: main
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
 
     let mut acceptor = Acceptor::new(listener)?;

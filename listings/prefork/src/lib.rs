@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::TcpListener;
 use std::process;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -22,14 +22,8 @@ use nix::sys::prctl;
 use nix::sys::signal::{self, SigHandler, SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, alarm, fork, getpid, getppid};
-use socket2::{Domain, Socket, Type};
 
 // ANCHOR: constants
-/// How many finished handshakes the kernel may hold for us before anyone
-/// accepts them: the post's figure. The kernel caps it at
-/// `net.core.somaxconn`.
-const BACKLOG: i32 = 1024;
-
 /// A worker that dies sooner than this after it was forked is replaced
 /// only after a pause, so a worker that cannot start does not turn the
 /// parent into a fork loop.
@@ -71,7 +65,7 @@ pub fn run(serve: Serve) -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
     let size = wire::workers(args.next())?;
-    let listener = listen(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
 
     let mut workers = Workers {
         listener,
@@ -265,33 +259,6 @@ fn work(listener: &TcpListener, parent: Pid, serve: Serve) -> ! {
     process::exit(1)
 }
 // ANCHOR_END: spawn
-
-// ANCHOR: listen
-/// Binds with the options the post set: `SO_REUSEADDR`, so that a restarted
-/// server can bind while connections of the last run linger in TIME_WAIT,
-/// and a backlog of our choosing.
-fn listen(addr: &str) -> io::Result<TcpListener> {
-    let mut last = io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{addr} names no address"),
-    );
-    for addr in addr.to_socket_addrs()? {
-        match bind(addr) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen
 
 /// A line on standard error. If nobody reads it, the parent carries on.
 fn note(what: std::fmt::Arguments) {

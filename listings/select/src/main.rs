@@ -6,7 +6,7 @@
 //! (default `127.0.0.1:9527`).
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ fn fits(fd: RawFd) -> bool {
 // ANCHOR: main
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     if !fits(listener.as_raw_fd()) {
         return Err(io::Error::other(
             "the listening socket is beyond FD_SETSIZE",

@@ -7,7 +7,6 @@
 //! (default `127.0.0.1:9527`).
 
 use std::io;
-use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ const PAUSE: Duration = Duration::from_millis(10);
 // ANCHOR: main
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
 
     loop {

@@ -6,7 +6,7 @@
 //! ADDR (default `127.0.0.1:9527`) with N threads (default: one per core).
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -16,7 +16,7 @@ fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
     let size = wire::workers(args.next())?;
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     // As many places in the queue as there are workers: see `Pool::new`.
     let pool = Pool::new(size, size)?;
     println!("listening on http://{}", listener.local_addr()?);

@@ -6,7 +6,6 @@
 //! ADDR (default `127.0.0.1:9527`) with N threads (default: one per core).
 
 use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
@@ -15,7 +14,7 @@ fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next();
     let size = wire::workers(args.next())?;
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     // One socket, one descriptor, shared by every thread.
     let listener = Arc::new(listener);
 

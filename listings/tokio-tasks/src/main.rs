@@ -22,8 +22,11 @@ const PAUSE: Duration = Duration::from_millis(10);
 #[tokio::main]
 async fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener =
-        TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR)).await?;
+    // Bound as every listing binds, then handed to tokio, which wants it
+    // non-blocking.
+    let listener = wire::listen(addr.as_deref())?;
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
     println!("listening on http://{}", listener.local_addr()?);
 
     loop {

@@ -158,7 +158,7 @@ fn main() -> ExitCode {
 
 fn listen_and_serve(ring: IoUring) -> io::Result<()> {
     let addr = env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
     Server::new(ring, listener).run()
 }

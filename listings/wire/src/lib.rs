@@ -4,9 +4,11 @@
 //! code; the code itself stays the same.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
 
 // ANCHOR: responses
 /// The answer to every request, for a client that will not reuse its
@@ -40,6 +42,11 @@ pub const CONTENT_TOO_LARGE: &[u8] =
 /// with a `Content-Length` gets this, and a close.
 pub const LENGTH_REQUIRED: &[u8] =
     b"HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// A target that asks for malformed work, or for more than [`WORK_LIMIT`],
+/// gets this, and a close. Its body says what may be asked.
+pub const BAD_WORK: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
+Content-Length: 47\r\n\r\n/cpu/N: N <= 1000000 us; /sleep/N: N <= 1000 ms";
 // ANCHOR_END: responses
 
 // ANCHOR: limits
@@ -106,6 +113,8 @@ pub struct Request {
     pub body: u64,
     /// The client waits for [`CONTINUE`] before it sends its body.
     pub expects_continue: bool,
+    /// What the target asks the server to do before it answers.
+    pub work: Work,
 }
 
 /// Looks at the start of `buf` for one request head, a line at a time.
@@ -115,6 +124,7 @@ pub struct Request {
 pub fn parse_head(buf: &[u8]) -> Head {
     let buf = &buf[..buf.len().min(HEAD_LIMIT)];
     let mut version = None;
+    let mut work = Work::Nothing;
     let mut fields = Fields::default();
     let mut start = 0;
     while let Some(lf) = buf[start..].iter().position(|&b| b == b'\n') {
@@ -126,11 +136,17 @@ pub fn parse_head(buf: &[u8]) -> Head {
             return Head::Refused(BAD_REQUEST);
         };
         let well_formed = match version {
-            None => {
-                version = request_line(line);
-                version.is_some()
+            None => match request_line(line) {
+                Some((_, None)) => return Head::Refused(BAD_WORK),
+                Some((v, Some(w))) => {
+                    (version, work) = (Some(v), w);
+                    true
+                }
+                None => false,
+            },
+            Some(version) if line.is_empty() => {
+                return fields.request(version, work, end);
             }
-            Some(version) if line.is_empty() => return fields.request(version, end),
             Some(_) => fields.add(line).is_some(),
         };
         if !well_formed {
@@ -156,8 +172,9 @@ enum Version {
 }
 
 /// Checks a request line: a method, a target and a version, one space
-/// apart.
-fn request_line(line: &[u8]) -> Option<Version> {
+/// apart. With the version comes the work the target asks for, or `None`
+/// if that is malformed.
+fn request_line(line: &[u8]) -> Option<(Version, Option<Work>)> {
     let mut parts = line.split(|&b| b == b' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || !is_token(method) || target.is_empty() {
@@ -166,11 +183,12 @@ fn request_line(line: &[u8]) -> Option<Version> {
     if target.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return None;
     }
-    match version {
-        b"HTTP/1.1" => Some(Version::Http11),
-        b"HTTP/1.0" => Some(Version::Http10),
-        _ => None,
-    }
+    let version = match version {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        _ => return None,
+    };
+    Some((version, Work::from_target(target)))
 }
 
 // ANCHOR: fields
@@ -228,7 +246,7 @@ impl Fields {
 
     /// The head is complete, `len` bytes long: what the request is, or why
     /// it is refused.
-    fn request(&self, version: Version, len: usize) -> Head {
+    fn request(&self, version: Version, work: Work, len: usize) -> Head {
         let http11 = version == Version::Http11;
         if http11 && !self.host {
             return Head::Refused(BAD_REQUEST);
@@ -252,6 +270,7 @@ impl Fields {
             // HTTP/1.0 clients cannot have meant it, and without a body
             // there is nothing to wait for.
             expects_continue: http11 && self.expects_continue && body > 0,
+            work,
         })
     }
 }
@@ -329,6 +348,8 @@ struct Body {
     left: u64,
     /// Whether its client wants the connection kept.
     keep_alive: bool,
+    /// What its target asks the server to do before answering.
+    work: Work,
 }
 
 impl Requests {
@@ -348,9 +369,12 @@ impl Requests {
                 if body.left > 0 {
                     return Answered { used, close: false };
                 }
-                // The request is complete: answer it.
-                let keep_alive = body.keep_alive;
+                // The request is complete: do what it asks, then answer it.
+                let Body {
+                    keep_alive, work, ..
+                } = *body;
                 self.reading = None;
+                work.run();
                 if !keep_alive {
                     out.extend_from_slice(RESPONSE);
                     return Answered { used, close: true };
@@ -367,6 +391,7 @@ impl Requests {
                     self.reading = Some(Body {
                         left: request.body,
                         keep_alive: request.keep_alive,
+                        work: request.work,
                     });
                 }
                 Head::Refused(response) => {
@@ -378,6 +403,118 @@ impl Requests {
     }
 }
 // ANCHOR_END: answer
+
+// ANCHOR: listen
+/// How many connections the kernel may hold for a server that has not yet
+/// taken them with `accept`: the length of its accept queue, which every
+/// listing asks for. `TcpListener::bind` asks for 128; the post asked for
+/// 1024. The kernel caps it at `net.core.somaxconn` (4096 by default since
+/// Linux 5.4). A client whose connection finds the queue full is not told:
+/// its handshake is dropped, and it tries again a second later.
+pub const BACKLOG: i32 = 1024;
+
+/// Binds a listening socket to `addr` (default [`DEFAULT_ADDR`]) and asks
+/// for a queue of [`BACKLOG`], or of `LISTEN_BACKLOG` if that variable is
+/// set (the benchmark's backlog experiment sets it). As `TcpListener::bind`
+/// does, it sets `SO_REUSEADDR`, so that a restarted server can bind while
+/// connections of its last run linger in TIME_WAIT, and tries each address
+/// the name resolves to until one binds.
+pub fn listen(addr: Option<&str>) -> io::Result<TcpListener> {
+    let addr = addr.unwrap_or(DEFAULT_ADDR);
+    let backlog = match std::env::var("LISTEN_BACKLOG") {
+        Ok(n) => n
+            .parse()
+            .map_err(|_| invalid(format!("LISTEN_BACKLOG={n}")))?,
+        Err(_) => BACKLOG,
+    };
+    let mut last = invalid(format!("{addr} names no address"));
+    for addr in addr.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        match socket
+            .bind(&addr.into())
+            .and_then(|()| socket.listen(backlog))
+        {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what)
+}
+// ANCHOR_END: listen
+
+// ANCHOR: work
+/// The most work one request may ask for, either way: a target asking for
+/// more is refused with [`BAD_WORK`].
+pub const WORK_LIMIT: Duration = Duration::from_secs(1);
+
+/// The work a request's target asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Work {
+    /// Any target other than the two below, `/` among them: none.
+    #[default]
+    Nothing,
+    /// `/cpu/N`: compute for N microseconds, as a handler that renders a
+    /// page or checks a password would.
+    Cpu(Duration),
+    /// `/sleep/N`: block the thread for N milliseconds in one call, as a
+    /// handler waiting on a synchronous database driver would.
+    Sleep(Duration),
+}
+
+impl Work {
+    /// The work `target` asks for, or `None` if it names work malformed or
+    /// over [`WORK_LIMIT`] (`/cpu/x`, `/sleep/99999999`).
+    pub fn from_target(target: &[u8]) -> Option<Work> {
+        if let Some(n) = target.strip_prefix(b"/cpu/") {
+            Some(Work::Cpu(Duration::from_micros(number(n)?)))
+        } else if let Some(n) = target.strip_prefix(b"/sleep/") {
+            Some(Work::Sleep(Duration::from_millis(number(n)?)))
+        } else {
+            return Some(Work::Nothing);
+        }
+        .filter(|work| work.length() <= WORK_LIMIT)
+    }
+
+    /// How long the work takes.
+    pub fn length(self) -> Duration {
+        match self {
+            Work::Nothing => Duration::ZERO,
+            Work::Cpu(length) | Work::Sleep(length) => length,
+        }
+    }
+
+    /// Does the work, on the calling thread, and returns when it is done.
+    pub fn run(self) {
+        match self {
+            Work::Nothing => {}
+            Work::Cpu(length) => {
+                let start = Instant::now();
+                let mut sum = 0u64;
+                while start.elapsed() < length {
+                    // Work the optimiser cannot remove.
+                    sum = std::hint::black_box(sum.wrapping_mul(31).wrapping_add(1));
+                }
+            }
+            Work::Sleep(length) => std::thread::sleep(length),
+        }
+    }
+}
+
+/// Up to seven decimal digits, nothing else: enough for any number under
+/// the limit in either unit.
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 7 || !digits.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+// ANCHOR_END: work
 
 // ANCHOR: accept
 /// Waits for the next connection on a blocking listener. Errors here concern
@@ -423,7 +560,10 @@ pub fn serve(mut stream: TcpStream) -> io::Result<()> {
         filled += n;
         match parse_head(&buf[..filled]) {
             Head::Partial => continue, // a short read: the head goes on
-            Head::Complete(request) => break (RESPONSE, request.len, request.body),
+            Head::Complete(request) => {
+                request.work.run();
+                break (RESPONSE, request.len, request.body);
+            }
             Head::Refused(refusal) => break (refusal, filled, 0),
         }
     };
@@ -587,6 +727,78 @@ mod tests {
                     .ends_with(b"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
             );
         }
+    }
+
+    #[test]
+    fn targets() {
+        let ms = Duration::from_millis;
+        assert_eq!(Work::from_target(b"/"), Some(Work::Nothing));
+        assert_eq!(Work::from_target(b"/cpu"), Some(Work::Nothing));
+        assert_eq!(Work::from_target(b"/index.html"), Some(Work::Nothing));
+        assert_eq!(
+            Work::from_target(b"/cpu/250"),
+            Some(Work::Cpu(Duration::from_micros(250)))
+        );
+        assert_eq!(
+            Work::from_target(b"/cpu/1000000"),
+            Some(Work::Cpu(ms(1000)))
+        );
+        assert_eq!(Work::from_target(b"/sleep/0"), Some(Work::Sleep(ms(0))));
+        assert_eq!(
+            Work::from_target(b"/sleep/1000"),
+            Some(Work::Sleep(ms(1000)))
+        );
+        for bad in [
+            &b"/cpu/"[..],
+            b"/cpu/x",
+            b"/cpu/1000001",
+            b"/cpu/-1",
+            b"/cpu/+1",
+            b"/cpu/10?x=1",
+            b"/sleep/1001",
+            b"/sleep/99999999",
+            b"/sleep/18446744073709551617",
+        ] {
+            assert_eq!(
+                Work::from_target(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn work_takes_as_long_as_asked() {
+        for work in [
+            Work::Cpu(Duration::from_millis(20)),
+            Work::Sleep(Duration::from_millis(20)),
+        ] {
+            let start = Instant::now();
+            work.run();
+            assert!(start.elapsed() >= work.length(), "{work:?}");
+        }
+    }
+
+    #[test]
+    fn work_asked_for() {
+        let head = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let work = |target: &str| match parse_head(head(target).as_bytes()) {
+            Head::Complete(request) => Some(request.work),
+            _ => None,
+        };
+        assert_eq!(work("/"), Some(Work::Nothing));
+        assert_eq!(work("/cpu/5"), Some(Work::Cpu(Duration::from_micros(5))));
+        assert_eq!(
+            work("/sleep/5"),
+            Some(Work::Sleep(Duration::from_millis(5)))
+        );
+        // Refused as soon as the request line is in, without the rest.
+        refused(b"GET /cpu/x HTTP/1.1\r\n", BAD_WORK);
+        refused(head("/sleep/99999999").as_bytes(), BAD_WORK);
+        let (head, body) = BAD_WORK.split_at(BAD_WORK.len() - 47);
+        assert!(head.ends_with(b"Content-Length: 47\r\n\r\n"));
+        assert!(body.starts_with(b"/cpu/N") && body.ends_with(b"1000 ms"));
     }
 
     #[test]
