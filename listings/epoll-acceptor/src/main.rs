@@ -26,23 +26,23 @@ fn main() -> io::Result<()> {
     // As in `epoll-reuseport`: if a loop ever ended, the server would end,
     // with its error.
     let (ended, end) = mpsc::channel();
-    let mut doors = Vec::with_capacity(loops);
+    let mut outboxes = Vec::with_capacity(loops);
     for i in 0..loops {
-        let (door, inbox) = door()?;
+        let (outbox, inbox) = mailbox()?;
         let ended = ended.clone();
         thread::Builder::new()
             .name(format!("loop-{i}"))
             .spawn(move || {
                 ended.send(epoll::serve_from(inbox, EpollFlags::EPOLLIN))
             })?;
-        doors.push(door);
+        outboxes.push(outbox);
     }
     drop(ended);
 
     let addr = listener.local_addr()?;
     thread::Builder::new()
         .name("acceptor".into())
-        .spawn(move || accept(&listener, &doors))?;
+        .spawn(move || accept(&listener, &outboxes))?;
     println!("listening on http://{addr}");
     end.recv()
         .map_err(|_| io::Error::other("every loop has panicked"))?
@@ -52,30 +52,30 @@ fn main() -> io::Result<()> {
 // ANCHOR: accept
 /// The accepting thread: takes each connection as it comes, with a
 /// blocking `accept`, and gives it to the next loop in turn.
-fn accept(listener: &TcpListener, loops: &[Door]) {
-    for door in loops.iter().cycle() {
-        door.give(wire::accept(listener));
+fn accept(listener: &TcpListener, loops: &[Outbox]) {
+    for outbox in loops.iter().cycle() {
+        outbox.give(wire::accept(listener));
     }
 }
 // ANCHOR_END: accept
 
 // ANCHOR: door
-/// The accepting thread's end of one loop's door: a channel for the
+/// The accepting thread's end of the way to one loop: a channel for the
 /// connections, and the loop's eventfd, rung after each.
-struct Door {
+struct Outbox {
     to: Sender<TcpStream>,
     ring: Arc<EventFd>,
 }
 
-/// The loop's end: what the loop's epoll watches (the eventfd, readable
-/// while its count is above zero) and where the connections wait.
+/// The loop's end, its door: what the loop's epoll watches (the eventfd,
+/// readable while its count is above zero) and where the connections wait.
 struct Inbox {
     from: Receiver<TcpStream>,
     ring: Arc<EventFd>,
 }
 
-/// A new door, both ends.
-fn door() -> io::Result<(Door, Inbox)> {
+/// A new way to a loop, both ends.
+fn mailbox() -> io::Result<(Outbox, Inbox)> {
     let flags = EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC;
     let ring = Arc::new(EventFd::from_value_and_flags(0, flags)?);
     let (to, from) = mpsc::channel();
@@ -83,10 +83,10 @@ fn door() -> io::Result<(Door, Inbox)> {
         from,
         ring: Arc::clone(&ring),
     };
-    Ok((Door { to, ring }, inbox))
+    Ok((Outbox { to, ring }, inbox))
 }
 
-impl Door {
+impl Outbox {
     /// Hands `stream` to the loop, then wakes it: in that order, so that
     /// a loop woken always finds the connection it was woken for.
     fn give(&self, stream: TcpStream) {
