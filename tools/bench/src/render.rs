@@ -85,6 +85,7 @@ pub fn all(dir: &Path) -> Result<(), String> {
             Scenario::Nginx | Scenario::Gil | Scenario::UringSteps => {}
         }
     }
+    crate::accepts::render(dir)?;
     // The whole CPU budget, in words: from the post and the sweep.
     let (post, sweep) = (read(dir, Scenario::Post)?, read(dir, Scenario::Sweep)?);
     write(

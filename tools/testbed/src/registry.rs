@@ -82,6 +82,18 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .takes_workers()
         .threads(Listing::TEST_WORKERS + 1),
+    // nginx's model: processes, each a loop, on one shared listener; the
+    // parent (one thread) forks and supervises them.
+    Listing::new("epoll-prefork", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(1),
+    // memcached's: a thread that accepts, a loop per worker, and the main
+    // thread that waits for them.
+    Listing::new("epoll-acceptor", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(Listing::TEST_WORKERS + 2),
     Listing::new("uring", Model::EventLoop)
         .keep_alive()
         .threads(1)
