@@ -411,11 +411,11 @@ mod tests {
             );
         }
 
-        assert!(file("linear.md").contains("| `linear` | `loadgen` |"));
+        assert!(file("linear.md").contains("| `linear`, `loadgen` |"));
         assert!(file("epoll.md").starts_with("*Not measured yet"));
-        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(file("post.md").contains("| `thread-pool`, `ab` |"));
         assert!(file("nginx.md").contains("The goals for `epoll`"));
-        assert!(file("gil.md").contains("| thread-pool | Python |"));
+        assert!(file("gil.md").contains("| thread-pool, Python |"));
         // What the runs record besides the rates.
         assert!(file("sweep.md").contains("The load generator's threads"));
         assert!(file("post.md").contains("Threads of each client: `ab` 1"));
@@ -454,7 +454,7 @@ mod tests {
         }
         all(&dir).unwrap();
         let file = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
-        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(file("post.md").contains("| `thread-pool`, `ab` |"));
         assert!(!file("post.md").contains("kernel's TCP counters"));
         assert!(!file("sweep.md").contains("Threads of each client"));
         assert!(file("omission.md").starts_with("*Not measured yet"));

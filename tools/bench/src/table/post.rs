@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, name, threads_line};
+use super::{RATE, footer, kernel, name, threads_line};
 use crate::format::{count, latency_of, micros};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -12,10 +12,8 @@ use crate::stats::{absent, cell};
 /// The table's header: the listing's chapter has the same columns.
 fn table() -> Table {
     Table::new([
-        left("Server"),
-        left("Client"),
-        right("Requests/s (median)"),
-        right("Range"),
+        left("Server, client"),
+        right(RATE),
         right("Server CPU per request"),
         right("Latency p50"),
         right("p99"),
@@ -28,19 +26,17 @@ fn table() -> Table {
 fn rows(table: &mut Table, results: &Results, server: &str) {
     let who = name(results, server);
     if let Some(why) = absent(results, server) {
-        table.row_without_figures(&[&who, "", why]);
+        table.row_without_figures(&[&who, why]);
         return;
     }
     for client in ["ab", "loadgen"] {
         let c = cell(results, server, client, Mode::Close, 8, None);
-        let client_code = format!("`{client}`");
+        let who = format!("{who}, `{client}`");
         match c.stats() {
-            None => table.row_without_figures(&[&who, &client_code, &c.absent()]),
+            None => table.row_without_figures(&[&who, &c.absent()]),
             Some(s) => table.row([
-                who.clone(),
-                client_code,
-                count(s.rate),
-                s.range(),
+                who,
+                s.rate_and_range(),
                 micros(s.server_cpu),
                 latency_of(client, s.p50),
                 latency_of(client, s.p99),
@@ -57,7 +53,8 @@ fn caption(out: &mut String, results: &Results) {
         out,
         "\nThe post's benchmark: {} requests a run, 8 at a time, a new connection \
          for each, on 127.0.0.1, as `ab -n {} -c 8` and as the book's load \
-         generator; medians over the rounds, and the range of the rates. \
+         generator; medians over the rounds, and the range of the rounds' rates \
+         in brackets. \
          Server CPU is user plus system time of the server's whole process \
          group. `ab` reports latency in whole milliseconds.",
         count(results.params.requests as f64),
