@@ -27,6 +27,37 @@ pub struct Listing {
     pub kernel_may_refuse: bool,
     /// Whether the benchmark measures it against nginx with one worker.
     pub against_nginx: bool,
+    /// The part of the book it belongs to, by what it waits with: the
+    /// benchmark's charts draw a panel for each.
+    pub family: Family,
+}
+
+/// What a server waits with: a blocking call per connection, readiness
+/// over many, the kernel's completions, or a runtime's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Blocking,
+    Readiness,
+    Completion,
+    Runtime,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [
+        Family::Blocking,
+        Family::Readiness,
+        Family::Completion,
+        Family::Runtime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Blocking => "blocking",
+            Family::Readiness => "readiness",
+            Family::Completion => "completion",
+            Family::Runtime => "runtime",
+        }
+    }
 }
 
 /// How a listing serves its clients, as far as a client can tell from
@@ -80,8 +111,11 @@ pub const LISTINGS: &[Listing] = &[
     Listing::new("uring", Model::EventLoop)
         .keep_alive()
         .threads(1)
-        .kernel_may_refuse(),
-    Listing::new("tokio-tasks", Model::EventLoop).keep_alive(),
+        .kernel_may_refuse()
+        .family(Family::Completion),
+    Listing::new("tokio-tasks", Model::EventLoop)
+        .keep_alive()
+        .family(Family::Runtime),
 ];
 
 /// The listing called `name`; panics if there is none, naming it.
@@ -117,7 +151,15 @@ impl Listing {
             threads: None,
             kernel_may_refuse: false,
             against_nginx: false,
+            family: match model {
+                Model::EventLoop => Family::Readiness,
+                _ => Family::Blocking,
+            },
         }
+    }
+
+    const fn family(self, family: Family) -> Listing {
+        Listing { family, ..self }
     }
 
     const fn keep_alive(self) -> Listing {

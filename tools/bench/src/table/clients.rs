@@ -26,7 +26,25 @@ const OPEN: [&str; 3] = ["loadgen --rate", "oha -q", "wrk2 -R"];
 const LAG_GOAL: f64 = 1e-3;
 const RATE_GOAL: f64 = 0.01;
 
+/// The clients with a new connection per request (for the chapter that
+/// introduces the load generator, before keep-alive has been explained).
 pub fn clients(results: &Results) -> String {
+    part(results, Mode::Close)
+}
+
+/// The clients with keep-alive, for Results.
+pub fn clients_keep_alive(results: &Results) -> String {
+    part(results, Mode::KeepAlive)
+}
+
+/// One mode's tables, verdicts and notes.
+fn part(results: &Results, mode: Mode) -> String {
+    if !results.params.modes.contains(&mode) {
+        return format!(
+            "*Not measured yet with {}: run `cargo run --release -p bench -- clients`.*\n",
+            super::mode_words(mode)
+        );
+    }
     let server = results
         .servers
         .first()
@@ -41,7 +59,7 @@ pub fn clients(results: &Results) -> String {
         right("Failed"),
     ]);
     let mut verdicts = Vec::new();
-    for &mode in &results.params.modes {
+    {
         for &c in &results.params.concurrency {
             let cells = CLOSED.map(|client| cell(results, server, client, mode, c, None));
             let ab = &cells[0];
@@ -81,7 +99,7 @@ pub fn clients(results: &Results) -> String {
         results
             .samples
             .iter()
-            .filter(|s| CLOSED.contains(&s.client.as_str())),
+            .filter(|s| s.mode == mode && CLOSED.contains(&s.client.as_str())),
     );
     let _ = writeln!(
         out,
@@ -93,9 +111,9 @@ pub fn clients(results: &Results) -> String {
         let _ = writeln!(out, "- {v}");
     }
     if results.params.open_loop_seconds > 0.0 {
-        out += &open_loop(results, server);
+        out += &open_loop(results, server, mode);
     }
-    out += &kernel(results, results.samples.iter());
+    out += &kernel(results, results.samples.iter().filter(|s| s.mode == mode));
     footer(&mut out, results, Scenario::Clients);
     out
 }
@@ -164,7 +182,7 @@ fn corrected(s: &Sample) -> Option<JsonLatency> {
 }
 
 /// The open-loop table and the load generator's open-loop goal.
-fn open_loop(results: &Results, server: &str) -> String {
+fn open_loop(results: &Results, server: &str, mode: Mode) -> String {
     let mut out = String::new();
     let share = results.params.rate_share.unwrap_or(0.5);
     let _ = writeln!(
@@ -198,7 +216,7 @@ fn open_loop(results: &Results, server: &str) -> String {
         right("Schedule lag p99"),
     ]);
     let mut goals = Vec::new();
-    for &mode in &results.params.modes {
+    {
         let c = results.params.concurrency.last().copied().unwrap_or(0);
         for client in OPEN {
             let what = format!("{c}, {}", mode.name());
@@ -257,7 +275,7 @@ fn open_loop(results: &Results, server: &str) -> String {
         results
             .samples
             .iter()
-            .filter(|s| OPEN.contains(&s.client.as_str())),
+            .filter(|s| s.mode == mode && OPEN.contains(&s.client.as_str())),
     );
     let _ = writeln!(
         out,

@@ -24,6 +24,7 @@ use crate::results::{Kernel, Kind, Mode, Results, Sample, Scenario, Status};
 use crate::servers;
 use crate::stats::{Cell, Stats, median};
 
+pub use clients::clients_keep_alive;
 pub use cpu::{BATCH_SERVER, cores, cpu};
 pub use models::models;
 pub use omission::{
