@@ -434,7 +434,7 @@ mod tests {
         }
         assert!(close.matches("<polyline").count() >= 2);
         // Small multiples by family, on a logarithmic axis of clients.
-        assert!(close.contains(">blocking</text>") && close.contains("logarithmic scale"));
+        assert!(close.contains("\nblocking\n</text>") && close.contains("logarithmic scale"));
         assert!(file("sweep-keep-alive.svg").contains("thread-pool"));
         let cpu = file("cpu-per-request.svg");
         assert!(cpu.contains("<rect") && cpu.contains("µs"));
