@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{RATE, footer, kernel, name, threads_line};
-use crate::format::{count, latency_of, micros};
+use crate::format::{count, latency_of, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
 use crate::stats::{absent, cell};
@@ -86,6 +86,7 @@ pub fn listing(results: &Results, server: &str) -> String {
     }
     rows(&mut table, results, server);
     let mut out = table.finish();
+    out += &beside_linear(results, server);
     caption(&mut out, results);
     let mine = |s: &&crate::results::Sample| s.server == server || s.server == "linear";
     out += &threads_line(results, results.samples.iter().filter(mine));
@@ -96,6 +97,36 @@ pub fn listing(results: &Results, server: &str) -> String {
     );
     footer(&mut out, results, Scenario::Post);
     out
+}
+
+/// What the listing's rows show against the linear server's, with the
+/// load generator: the ratios, and whether the rounds' ranges let one be
+/// called faster.
+fn beside_linear(results: &Results, server: &str) -> String {
+    if server == "linear" {
+        return String::new();
+    }
+    let stats = |s: &str| {
+        cell(results, s, "loadgen", Mode::Close, 8, None)
+            .stats()
+            .cloned()
+    };
+    let (Some(mine), Some(linear)) = (stats(server), stats("linear")) else {
+        return String::new();
+    };
+    let verdict = if mine.low > linear.high {
+        "faster, since its slowest round beat the linear server's fastest"
+    } else if mine.high < linear.low {
+        "slower, since its fastest round fell short of the linear server's slowest"
+    } else {
+        "neither faster nor slower, since the rounds' ranges overlap"
+    };
+    format!(
+        "\n**Beside `linear`**, with the load generator: `{server}` reached {} its \
+         rate at {} its server CPU per request: {verdict}.\n",
+        times(mine.rate / linear.rate),
+        times(mine.server_cpu / linear.server_cpu),
+    )
 }
 
 /// The line a chapter shows for a listing this run did not measure.
