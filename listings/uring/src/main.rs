@@ -16,22 +16,23 @@
 //! on ADDR (default `127.0.0.1:9527`). STEPS names the chapter's measured
 //! steps it takes (see [`Steps`]); the benchmark runs it once per step.
 
-use std::alloc::{self, Layout};
 use std::collections::{HashMap, VecDeque};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::process::ExitCode;
 use std::ptr;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 use std::{env, io};
 
 use conn::{Conn, Interest};
-use io_uring::types::{BufRingEntry, DestinationSlot};
+use io_uring::types::DestinationSlot;
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
+use multishot::{BufRing, Multi};
 use nix::errno::Errno;
 use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::socket::{MsgFlags, SockFlag};
+
+mod multishot;
 
 // ANCHOR: constants
 /// Room for this many submissions between two calls into the kernel. When
@@ -73,9 +74,12 @@ enum Op {
     Send = 5,
     /// Cancel the connection's operation in flight.
     Cancel = 6,
-    /// An operation whose completion asks nothing of us: the shutdown or
-    /// the close of a direct descriptor (step 3).
+    /// An operation whose completion asks nothing of us: the close of a
+    /// direct descriptor (step 3).
     Done = 7,
+    /// (Step 3) A descriptor of the process for a direct socket, made to
+    /// shut down the socket's sending side.
+    Shut = 8,
 }
 
 impl TryFrom<u8> for Op {
@@ -91,6 +95,7 @@ impl TryFrom<u8> for Op {
             5 => Ok(Op::Send),
             6 => Ok(Op::Cancel),
             7 => Ok(Op::Done),
+            8 => Ok(Op::Shut),
             _ => Err(code),
         }
     }
@@ -221,6 +226,15 @@ fn probe(ring: IoUring) -> Result<IoUring, String> {
 /// this process may open descriptors. A step this kernel lacks is left out,
 /// with one line on stderr to say so.
 fn register(ring: &IoUring, steps: &mut Steps) -> Option<BufRing> {
+    let mut probe = Probe::new();
+    if steps.direct && ring.submitter().register_probe(&mut probe).is_ok() {
+        if !probe.is_supported(opcode::FixedFdInstall::CODE) {
+            eprintln!(
+                "uring: no way to shut down a direct descriptor here (Linux 6.8)"
+            );
+            steps.direct = false;
+        }
+    }
     if steps.direct {
         let (limit, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 0));
         let slots = limit.min(MAX_DIRECT) as u32;
@@ -243,119 +257,8 @@ fn register(ring: &IoUring, steps: &mut Steps) -> Option<BufRing> {
 }
 // ANCHOR_END: register
 
-// ANCHOR: buf_ring
-/// How many buffers the ring holds (a power of two), and their size.
-const BUFS: u16 = 1024;
-const BUF_SIZE: usize = 4096;
-
-/// The most buffers a connection holds, their bytes not yet taken, before
-/// its multishot receive is cancelled: a client that sends and does not
-/// read what it is owed cannot take the whole ring.
-const HELD_MAX: usize = 4;
-
 /// The most direct descriptors asked for, whatever `RLIMIT_NOFILE` allows.
 const MAX_DIRECT: u64 = 32768;
-
-/// (Step 2) The buffers a multishot receive takes from: the kernel picks
-/// one for each completion and says which by its number, and it is ours
-/// until we give it back by writing its address at the ring's tail. The
-/// ring and the buffers are shared with the kernel, so they are reached
-/// through raw pointers only, never through a Rust reference that the
-/// kernel's writes would break.
-struct BufRing {
-    ring: *mut BufRingEntry,
-    bufs: *mut u8,
-    /// The ring's tail: the next entry to write.
-    tail: u16,
-}
-
-/// The ring of entries must start on a page of its own.
-const RING: Layout =
-    match Layout::from_size_align(BUFS as usize * size_of::<BufRingEntry>(), 4096) {
-        Ok(layout) => layout,
-        Err(_) => panic!("a valid layout"),
-    };
-const MEMORY: Layout = match Layout::from_size_align(BUFS as usize * BUF_SIZE, 64) {
-    Ok(layout) => layout,
-    Err(_) => panic!("a valid layout"),
-};
-
-impl BufRing {
-    /// The buffer group our multishot receives name.
-    const GROUP: u16 = 0;
-
-    fn register(ring: &IoUring) -> io::Result<BufRing> {
-        // SAFETY: neither layout has a size of zero.
-        let (entries, bufs) =
-            unsafe { (alloc::alloc_zeroed(RING), alloc::alloc(MEMORY)) };
-        if entries.is_null() || bufs.is_null() {
-            alloc::handle_alloc_error(RING);
-        }
-        let mut this = BufRing {
-            ring: entries.cast(),
-            bufs,
-            tail: 0,
-        };
-        // SAFETY: the ring is BUFS zeroed entries, freed only after the
-        // io_uring is (see `Drop`).
-        unsafe {
-            let addr = this.ring as u64;
-            ring.submitter().register_buf_ring_with_flags(
-                addr,
-                BUFS,
-                Self::GROUP,
-                0,
-            )?;
-        }
-        for id in 0..BUFS {
-            this.give(id);
-        }
-        Ok(this)
-    }
-
-    /// Bytes `start..end` of buffer `id`, which a completion gave us.
-    fn bytes(&self, id: u16, start: usize, end: usize) -> &[u8] {
-        assert!(id < BUFS && start <= end && end <= BUF_SIZE);
-        // SAFETY: in bounds; the kernel does not write to a buffer it gave
-        // us until we give it back, which needs `&mut self`.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.bufs.add(id as usize * BUF_SIZE + start),
-                end - start,
-            )
-        }
-    }
-
-    /// Gives buffer `id` back to the kernel, to fill again.
-    fn give(&mut self, id: u16) {
-        assert!(id < BUFS);
-        // SAFETY: the entry at the tail is ours to write, until the tail
-        // is moved past it, and the buffer is in bounds.
-        unsafe {
-            let entry = &mut *self.ring.add((self.tail & (BUFS - 1)) as usize);
-            entry.set_addr(self.bufs.add(id as usize * BUF_SIZE) as u64);
-            entry.set_len(BUF_SIZE as u32);
-            entry.set_bid(id);
-            self.tail = self.tail.wrapping_add(1);
-            // The kernel reads the tail: the entry must be written first.
-            let tail = BufRingEntry::tail(self.ring).cast_mut();
-            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for BufRing {
-    /// Frees the buffers. `Server` declares its `ring` before its `bufs`,
-    /// so the io_uring is closed, and the kernel done with them, first.
-    fn drop(&mut self) {
-        // SAFETY: allocated in `register` with these layouts.
-        unsafe {
-            alloc::dealloc(self.ring.cast(), RING);
-            alloc::dealloc(self.bufs, MEMORY);
-        }
-    }
-}
-// ANCHOR_END: buf_ring
 
 // ANCHOR: main
 fn main() -> ExitCode {
@@ -432,7 +335,7 @@ macro_rules! on {
     ($socket:expr, |$fd:ident| $entry:expr) => {
         match $socket {
             Socket::Stream(stream) => {
-                let $fd = types::Fd(stream.as_raw_fd());
+                let $fd = types::Fd(std::os::fd::AsRawFd::as_raw_fd(stream));
                 $entry
             }
             Socket::Direct(slot) => {
@@ -442,20 +345,8 @@ macro_rules! on {
         }
     };
 }
+pub(crate) use on;
 
-/// (Step 2) Where a connection's multishot receive is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Multi {
-    /// None is in flight.
-    Off,
-    /// One is in flight, and completes each time data comes.
-    Armed,
-    /// One is in flight, with a cancel on its way.
-    Stopping,
-    /// None is in flight: the ring had no free buffer. The next tick arms
-    /// it again (arming it at once could fail at once, in a loop).
-    Starved,
-}
 // ANCHOR_END: conn
 
 impl Entry {
@@ -593,6 +484,7 @@ impl Server {
                     Op::Tick => self.tick()?,
                     // The cancelled operation completes on its own.
                     Op::Cancel | Op::Done => {}
+                    Op::Shut => shut_down(result),
                     Op::Recv if self.multishot_in_flight(id) => {
                         self.received(id, result, flags)?
                     }
@@ -613,7 +505,11 @@ impl Server {
         let direct = self.steps.direct;
         // A direct descriptor is no descriptor of the process: an `exec`
         // has nothing to close (and the kernel refuses the flag for it).
-        let flags = if direct { 0 } else { SockFlag::SOCK_CLOEXEC.bits() };
+        let flags = if direct {
+            0
+        } else {
+            SockFlag::SOCK_CLOEXEC.bits()
+        };
         let entry = if self.multishot {
             opcode::AcceptMulti::new(fd)
                 .allocate_file_index(direct)
@@ -723,7 +619,7 @@ impl Server {
             entry.completed(result)
         };
         if std::mem::take(&mut entry.shut) {
-            self.shut_down(id)?;
+            self.shut(id)?;
         }
         match next {
             Some(op) => {
@@ -764,128 +660,19 @@ impl Server {
     }
     // ANCHOR_END: submit
 
-    /// (Step 3) Shuts the sending side of a direct descriptor, which has
-    /// no descriptor for `shutdown(2)`: `Conn::sent_with` asked for it.
-    fn shut_down(&mut self, id: u64) -> io::Result<()> {
+    /// (Step 3) Shuts down the sending side of a direct socket, as
+    /// `Conn::sent_with` asked. `shutdown(2)` needs a descriptor of the
+    /// process, so the ring installs one for the socket (a `Shutdown`
+    /// operation would do, but the kernel hands it to a worker thread,
+    /// which stays).
+    fn shut(&mut self, id: u64) -> io::Result<()> {
         let Socket::Direct(slot) = self.conns[&id].socket else {
             return Ok(());
         };
-        let shut = opcode::Shutdown::new(types::Fixed(slot), nix::libc::SHUT_WR);
+        let install = opcode::FixedFdInstall::new(types::Fixed(slot), 0).build();
         // SAFETY: no buffer.
-        unsafe { self.push(&shut.build().user_data(user_data(id, Op::Done))) }
+        unsafe { self.push(&install.user_data(user_data(id, Op::Shut))) }
     }
-
-    // ANCHOR: multishot
-    /// (Step 2) Whether a receive of this connection completing now is its
-    /// multishot one.
-    fn multishot_in_flight(&self, id: u64) -> bool {
-        let multi = self.conns.get(&id).map(|entry| entry.multi);
-        matches!(multi, Some(Multi::Armed | Multi::Stopping))
-    }
-
-    /// (Step 2) Arms the connection's multishot receive: one submission,
-    /// and a completion each time data comes, in a buffer of the kernel's
-    /// choosing from the ring.
-    fn arm(&mut self, id: u64) -> io::Result<()> {
-        let entry = self.conns.get_mut(&id).expect("a known connection");
-        entry.multi = Multi::Armed;
-        let group = BufRing::GROUP;
-        let sqe = on!(&entry.socket, |fd| opcode::RecvMulti::new(fd, group)
-            .build());
-        // SAFETY: no buffer of ours: the ring's live as long as the server.
-        unsafe { self.push(&sqe.user_data(user_data(id, Op::Recv))) }
-    }
-
-    /// (Step 2) Cancels the connection's multishot receive; it ends with
-    /// a completion that has no `more` flag.
-    fn stop(&mut self, id: u64) -> io::Result<()> {
-        let entry = self.conns.get_mut(&id).expect("a known connection");
-        entry.multi = Multi::Stopping;
-        let cancel = opcode::AsyncCancel::new(user_data(id, Op::Recv)).build();
-        // SAFETY: no buffer.
-        unsafe { self.push(&cancel.user_data(user_data(id, Op::Cancel))) }
-    }
-
-    /// (Step 2) The connection's multishot receive completed: with `result`
-    /// bytes in the buffer `flags` names, or with the client's end, or an
-    /// error. The bytes are held until the connection takes them, which it
-    /// does at once unless a send of it is in flight.
-    fn received(&mut self, id: u64, result: i32, flags: u32) -> io::Result<()> {
-        let entry = self.conns.get_mut(&id).expect("checked by the caller");
-        if !cqueue::more(flags) {
-            entry.multi = Multi::Off; // it has ended
-        }
-        match (result, cqueue::buffer_select(flags)) {
-            (n, Some(buf)) if n > 0 => entry.held.push_back((buf, 0, n as usize)),
-            (0, _) => entry.ended = true,
-            (e, _) => match Errno::from_raw(-e) {
-                Errno::ENOBUFS => entry.multi = Multi::Starved,
-                Errno::ECANCELED => {} // by `stop`
-                // Before Linux 6.0 the kernel refuses the multishot flag:
-                // from now on, every connection receives into its buffer.
-                Errno::EINVAL if entry.op == Op::Recv => {
-                    if self.steps.multishot {
-                        eprintln!(
-                            "uring: no multishot receive (Linux 6.0); \
-                             receiving into each connection's buffer"
-                        );
-                        self.steps.multishot = false;
-                    }
-                    return self.submit(id);
-                }
-                // ECONNRESET and the like: answer what came before, if the
-                // client still takes it, then close.
-                _ => entry.ended = true,
-            },
-        }
-        if entry.op == Op::Cancel {
-            // Given up: wait for the multishot receive to end, then close.
-            return self.close(id);
-        }
-        if entry.held.len() > HELD_MAX && entry.multi == Multi::Armed {
-            self.stop(id)?; // armed again once the connection takes them
-        }
-        self.feed(id)
-    }
-
-    /// (Step 2) Hands the connection the bytes held for it, if it waits
-    /// for a request, and gives their buffers back to the ring; then, with
-    /// nothing held, arms its multishot receive if none is.
-    fn feed(&mut self, id: u64) -> io::Result<()> {
-        let entry = self.conns.get_mut(&id).expect("a known connection");
-        let bufs = self.bufs.as_mut().expect("step 2 has its ring");
-        while entry.op == Op::Recv {
-            if Instant::now() >= entry.conn.deadline() {
-                return self.close(id); // past its deadline: given up
-            }
-            let Some((buf, start, end)) = entry.held.front_mut() else {
-                return match entry.multi {
-                    _ if entry.ended => self.close(id),
-                    Multi::Off => self.arm(id),
-                    _ => Ok(()),
-                };
-            };
-            // A copy into the connection's own buffer, as a `read` makes.
-            let space = entry.conn.space();
-            let n = space.len().min(*end - *start);
-            space[..n].copy_from_slice(bufs.bytes(*buf, *start, *start + n));
-            *start += n;
-            if start == end {
-                bufs.give(*buf);
-                entry.held.pop_front();
-            }
-            match entry.conn.received(n) {
-                Interest::Read => {}
-                Interest::Write => {
-                    entry.op = Op::Send;
-                    return self.submit(id);
-                }
-                Interest::Close => return self.close(id),
-            }
-        }
-        Ok(()) // a send of it is in flight: its completion feeds it again
-    }
-    // ANCHOR_END: multishot
 
     // ANCHOR: tick
     /// Cancels the operation in flight of every connection past its
@@ -921,6 +708,17 @@ impl Server {
         unsafe { self.push(&tick.user_data(user_data(0, Op::Tick))) }
     }
     // ANCHOR_END: tick
+}
+
+/// (Step 3) The ring installed a descriptor (`result`) for a direct socket
+/// to shut down: shut it down, and close the descriptor. Should it fail,
+/// the connection lingers until its deadline.
+fn shut_down(result: i32) {
+    if result >= 0 {
+        // SAFETY: the kernel just made this descriptor for us alone.
+        let stream = unsafe { TcpStream::from_raw_fd(result) };
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 #[cfg(test)]

@@ -128,9 +128,29 @@ pub fn threads(pid: u32) -> io::Result<usize> {
         .ok_or_else(|| io::Error::other(format!("no Threads: line in /proc/{pid}/status")))
 }
 
-/// The open file descriptors of process `pid`.
+/// The open file descriptors of process `pid`, and the direct descriptors
+/// of its io_uring instances: sockets the `uring` listing accepts into its
+/// ring's own table, which `/proc/PID/fd` cannot show. Each ring's
+/// `fdinfo` lists the slots in use, one `N: socket:[...]` line each,
+/// between its `UserFiles:` and `UserBufs:` lines.
 pub fn open_fds(pid: u32) -> io::Result<usize> {
-    Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+    let mut count = 0;
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        count += 1;
+        let is_ring = fs::read_link(fd.path())
+            .is_ok_and(|target| target.to_string_lossy() == "anon_inode:[io_uring]");
+        let name = fd.file_name();
+        let info = format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy());
+        if let Some(info) = is_ring.then(|| fs::read_to_string(info).ok()).flatten() {
+            count += (info.lines())
+                .skip_while(|line| !line.starts_with("UserFiles:"))
+                .skip(1)
+                .take_while(|line| !line.starts_with("UserBufs:"))
+                .filter(|line| line.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+                .count();
+        }
+    }
+    Ok(count)
 }
 
 /// What group `pgid` holds: its live processes, and their threads and open
