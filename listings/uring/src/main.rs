@@ -227,13 +227,11 @@ fn probe(ring: IoUring) -> Result<IoUring, String> {
 /// with one line on stderr to say so.
 fn register(ring: &IoUring, steps: &mut Steps) -> Option<BufRing> {
     let mut probe = Probe::new();
-    if steps.direct && ring.submitter().register_probe(&mut probe).is_ok() {
-        if !probe.is_supported(opcode::FixedFdInstall::CODE) {
-            eprintln!(
-                "uring: no way to shut down a direct descriptor here (Linux 6.8)"
-            );
-            steps.direct = false;
-        }
+    let installs = ring.submitter().register_probe(&mut probe).is_ok()
+        && probe.is_supported(opcode::FixedFdInstall::CODE);
+    if steps.direct && !installs {
+        eprintln!("uring: no way to shut down a direct descriptor here (Linux 6.8)");
+        steps.direct = false;
     }
     if steps.direct {
         let (limit, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 0));
@@ -385,7 +383,12 @@ impl Entry {
             (_, Socket::Stream(stream)) => self.conn.sent(n, stream).ok()?,
             // A direct descriptor is shut down through the ring.
             (_, Socket::Direct(_)) => {
-                (self.conn).sent_with(n, || Ok(self.shut = true)).ok()?
+                let shut = &mut self.shut;
+                let shutdown = || {
+                    *shut = true;
+                    Ok(())
+                };
+                self.conn.sent_with(n, shutdown).ok()?
             }
         };
         match next {
@@ -484,7 +487,7 @@ impl Server {
                     Op::Tick => self.tick()?,
                     // The cancelled operation completes on its own.
                     Op::Cancel | Op::Done => {}
-                    Op::Shut => shut_down(result),
+                    Op::Shut => Self::shut_down(result),
                     Op::Recv if self.multishot_in_flight(id) => {
                         self.received(id, result, flags)?
                     }
@@ -660,20 +663,6 @@ impl Server {
     }
     // ANCHOR_END: submit
 
-    /// (Step 3) Shuts down the sending side of a direct socket, as
-    /// `Conn::sent_with` asked. `shutdown(2)` needs a descriptor of the
-    /// process, so the ring installs one for the socket (a `Shutdown`
-    /// operation would do, but the kernel hands it to a worker thread,
-    /// which stays).
-    fn shut(&mut self, id: u64) -> io::Result<()> {
-        let Socket::Direct(slot) = self.conns[&id].socket else {
-            return Ok(());
-        };
-        let install = opcode::FixedFdInstall::new(types::Fixed(slot), 0).build();
-        // SAFETY: no buffer.
-        unsafe { self.push(&install.user_data(user_data(id, Op::Shut))) }
-    }
-
     // ANCHOR: tick
     /// Cancels the operation in flight of every connection past its
     /// deadline, and sets the next tick. A cancelled operation completes
@@ -708,17 +697,33 @@ impl Server {
         unsafe { self.push(&tick.user_data(user_data(0, Op::Tick))) }
     }
     // ANCHOR_END: tick
-}
 
-/// (Step 3) The ring installed a descriptor (`result`) for a direct socket
-/// to shut down: shut it down, and close the descriptor. Should it fail,
-/// the connection lingers until its deadline.
-fn shut_down(result: i32) {
-    if result >= 0 {
-        // SAFETY: the kernel just made this descriptor for us alone.
-        let stream = unsafe { TcpStream::from_raw_fd(result) };
-        let _ = stream.shutdown(std::net::Shutdown::Write);
+    // ANCHOR: direct
+    /// (Step 3) Shuts down the sending side of a direct socket, as
+    /// `Conn::sent_with` asked. `shutdown(2)` needs a descriptor of the
+    /// process, so the ring installs one for the socket (a `Shutdown`
+    /// operation would do, but the kernel hands it to a worker thread,
+    /// which stays).
+    fn shut(&mut self, id: u64) -> io::Result<()> {
+        let Socket::Direct(slot) = self.conns[&id].socket else {
+            return Ok(());
+        };
+        let install = opcode::FixedFdInstall::new(types::Fixed(slot), 0).build();
+        // SAFETY: no buffer.
+        unsafe { self.push(&install.user_data(user_data(id, Op::Shut))) }
     }
+
+    /// (Step 3) The ring installed a descriptor (`result`) for a direct socket
+    /// to shut down: shut it down, and close the descriptor. Should it fail,
+    /// the connection lingers until its deadline.
+    fn shut_down(result: i32) {
+        if result >= 0 {
+            // SAFETY: the kernel just made this descriptor for us alone.
+            let stream = unsafe { TcpStream::from_raw_fd(result) };
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+    // ANCHOR_END: direct
 }
 
 #[cfg(test)]
