@@ -158,7 +158,7 @@ impl Server {
         let group = BufRing::GROUP;
         let sqe = on!(&entry.socket, |fd| opcode::RecvMulti::new(fd, group)
             .build());
-        // SAFETY: no buffer of ours: the ring's live as long as the server.
+        // SAFETY: no buffer of ours; the ring's live as long as the server.
         unsafe { self.push(&sqe.user_data(user_data(id, Op::Recv))) }
     }
 
@@ -190,7 +190,10 @@ impl Server {
             (n, Some(buf)) if n > 0 => entry.held.push_back((buf, 0, n as usize)),
             (0, _) => entry.ended = true,
             (e, _) => match Errno::from_raw(-e) {
-                Errno::ENOBUFS => entry.multi = Multi::Starved,
+                // No free buffer in the ring: it has ended.
+                Errno::ENOBUFS if entry.multi == Multi::Off => {
+                    entry.multi = Multi::Starved
+                }
                 Errno::ECANCELED => {} // by `stop`
                 // Before Linux 6.0 the kernel refuses the multishot flag:
                 // from now on, every connection receives into its buffer.
