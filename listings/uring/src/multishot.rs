@@ -2,13 +2,13 @@
 //! submission, into buffers the kernel picks from a ring of them.
 
 use std::alloc::{self, Layout};
-use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
+use std::{io, ptr};
 
 use conn::Interest;
 use io_uring::types::BufRingEntry;
-use io_uring::{IoUring, cqueue, opcode, types};
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use nix::errno::Errno;
 
 use super::{Op, Server, Socket, on, user_data};
@@ -128,6 +128,10 @@ impl Drop for BufRing {
 /// (Step 2) Where a connection's multishot receive is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Multi {
+    /// None has been armed yet. The first receive of a connection is a
+    /// single one, from the ring too: with a new connection per request it
+    /// is the only one, and a multishot receive would need cancelling.
+    New,
     /// None is in flight.
     Off,
     /// One is in flight, and completes each time data comes.
@@ -151,13 +155,25 @@ impl Server {
 
     /// (Step 2) Arms the connection's multishot receive: one submission,
     /// and a completion each time data comes, in a buffer of the kernel's
-    /// choosing from the ring.
+    /// choosing from the ring. (Its first receive is a single one.)
     fn arm(&mut self, id: u64) -> io::Result<()> {
         let entry = self.conns.get_mut(&id).expect("a known connection");
+        let first = entry.multi == Multi::New;
         entry.multi = Multi::Armed;
-        let group = BufRing::GROUP;
-        let sqe = on!(&entry.socket, |fd| opcode::RecvMulti::new(fd, group)
-            .build());
+        let (group, len) = (BufRing::GROUP, BUF_SIZE as u32);
+        let sqe = if first {
+            on!(&entry.socket, |fd| opcode::Recv::new(
+                fd,
+                ptr::null_mut(),
+                len
+            )
+            .buf_group(group)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT))
+        } else {
+            on!(&entry.socket, |fd| opcode::RecvMulti::new(fd, group)
+                .build())
+        };
         // SAFETY: no buffer of ours; the ring's live as long as the server.
         unsafe { self.push(&sqe.user_data(user_data(id, Op::Recv))) }
     }
@@ -235,7 +251,7 @@ impl Server {
             let Some((buf, start, end)) = entry.held.front_mut() else {
                 return match entry.multi {
                     _ if entry.ended => self.close(id),
-                    Multi::Off => self.arm(id),
+                    Multi::New | Multi::Off => self.arm(id),
                     _ => Ok(()),
                 };
             };
