@@ -177,6 +177,7 @@ fn setup(steps: &mut Steps) -> Result<IoUring, String> {
         }
     }
     // ANCHOR: defer
+    let mut refused = None;
     if steps.batch {
         // The completion side of batching: the kernel keeps the work that
         // completes operations until the loop waits for completions, and
@@ -188,9 +189,7 @@ fn setup(steps: &mut Steps) -> Result<IoUring, String> {
             .build(SQ_ENTRIES);
         match ring {
             Ok(ring) => return probe(ring),
-            Err(e) => {
-                eprintln!("uring: no deferred completion work here ({e}; Linux 6.1)")
-            }
+            Err(e) => refused = Some(e), // said below, if io_uring works
         }
     }
     // ANCHOR_END: defer
@@ -211,6 +210,9 @@ fn setup(steps: &mut Steps) -> Result<IoUring, String> {
             }
             _ => format!("io_uring_setup failed: {e}"),
         })?;
+    if let Some(e) = refused {
+        eprintln!("uring: no deferred completion work here ({e}; Linux 6.1)");
+    }
     probe(ring)
 }
 
