@@ -361,7 +361,6 @@ macro_rules! on {
         }
     };
 }
-
 // ANCHOR_END: conn
 
 impl Entry {
