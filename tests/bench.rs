@@ -163,6 +163,8 @@ fn a_quick_run_writes_every_file() {
     // The io_uring steps run whatever --only says, with their verdicts.
     let steps = read(&dir, "uring-steps.md");
     assert!(steps.contains("| `uring` batch |"), "{steps}");
+    assert!(steps.contains("| `uring` multishot |"), "{steps}");
+    assert!(steps.contains("| `uring` direct |"), "{steps}");
     assert!(steps.contains("The goals for `uring`"), "{steps}");
     // accepts: figures where perf may count tracepoints, else a line that
     // says why not.

@@ -11,9 +11,8 @@
 //! connection shows in the sockets the server holds, in `/proc/PID/fd`.
 
 use std::collections::BTreeSet;
-use std::fs;
 
-use support::{Listing, Server, WAIT, start, wait_until};
+use support::{Listing, Server, WAIT, procfs, start, wait_until};
 
 /// How many listings a check runs at once.
 const BATCH: usize = 4;
@@ -52,23 +51,16 @@ fn check(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Res
 
 /// The sockets the server's processes hold open, by what `/proc/PID/fd`
 /// links to (`socket:[INODE]`): the listening socket, and one for each
-/// connection. A connection that is kept is the same socket from one
-/// request to the next.
+/// connection (with the io_uring server's direct descriptors, which
+/// `procfs::open_files` finds too). A connection that is kept is the same
+/// socket from one request to the next.
 fn sockets(server: &Server) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for pid in server.group_pids() {
-        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        let Ok(files) = procfs::open_files(pid) else {
             continue; // it has just ended
         };
-        for fd in fds.flatten() {
-            let Ok(target) = fs::read_link(fd.path()) else {
-                continue;
-            };
-            let target = target.to_string_lossy().into_owned();
-            if target.starts_with("socket:") {
-                found.insert(target);
-            }
-        }
+        found.extend(files.into_iter().filter(|f| f.starts_with("socket:")));
     }
     found
 }

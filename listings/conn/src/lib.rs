@@ -265,6 +265,17 @@ impl Conn {
     /// write the rest; or, everything written, read the next request, or
     /// end the connection (with a `shutdown` of `stream` if it lingers).
     pub fn sent(&mut self, n: usize, stream: &TcpStream) -> io::Result<Interest> {
+        self.sent_with(n, || stream.shutdown(Shutdown::Write))
+    }
+
+    /// [`Conn::sent`] for a socket the caller reaches its own way (the
+    /// io_uring server's direct descriptors are no descriptor of the
+    /// process): `shutdown` shuts its sending side, if that is due.
+    pub fn sent_with(
+        &mut self,
+        n: usize,
+        shutdown: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<Interest> {
         self.written += n;
         if self.written < self.out.len() {
             return Ok(Interest::Write);
@@ -274,7 +285,7 @@ impl Conn {
         self.written = 0;
         self.deadline = Instant::now() + HEAD_TIMEOUT;
         match self.state {
-            State::Closing { unread } => self.close(stream, unread),
+            State::Closing { unread } => self.close(unread, shutdown),
             _ => Ok(Interest::Read),
         }
     }
@@ -288,11 +299,15 @@ impl Conn {
     /// the response on its way. So we send our FIN, and read and discard
     /// until the client closes too, for [`LINGER`] and [`LINGER_BYTES`] at
     /// most.
-    fn close(&mut self, stream: &TcpStream, unread: bool) -> io::Result<Interest> {
+    fn close(
+        &mut self,
+        unread: bool,
+        shutdown: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<Interest> {
         if !unread {
             return Ok(Interest::Close);
         }
-        stream.shutdown(Shutdown::Write)?;
+        shutdown()?;
         self.state = State::Lingering { discarded: 0 };
         self.deadline = Instant::now() + LINGER;
         Ok(Interest::Read)

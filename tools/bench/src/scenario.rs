@@ -56,10 +56,13 @@ const GIL_MODELS: [&str; 4] = ["linear", "prefork", "thread-pool", "threads-acce
 const GIL_WORKERS: usize = 8;
 
 /// The rows of `uring-steps`: the `uring` listing with each of the io_uring
-/// chapter's steps (its second argument), as the tables name them.
-pub const URING_ROWS: [(&str, &str); 3] = [
+/// chapter's steps (its second argument), as the tables name them. Steps 1
+/// to 3 add up, each row taking those before it; `sqpoll` is kept apart.
+pub const URING_ROWS: [(&str, &str); 5] = [
     ("uring none", "none"),
     ("uring batch", "batch"),
+    ("uring multishot", "batch,multishot"),
+    ("uring direct", "batch,multishot,direct"),
     ("uring sqpoll", "batch,sqpoll"),
 ];
 

@@ -128,9 +128,41 @@ pub fn threads(pid: u32) -> io::Result<usize> {
         .ok_or_else(|| io::Error::other(format!("no Threads: line in /proc/{pid}/status")))
 }
 
-/// The open file descriptors of process `pid`.
+/// The open file descriptors of process `pid`, and the direct descriptors
+/// of its io_uring instances: see [`open_files`].
 pub fn open_fds(pid: u32) -> io::Result<usize> {
-    Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+    Ok(open_files(pid)?.len())
+}
+
+/// What process `pid` holds open, as `/proc/PID/fd` links to it
+/// (`socket:[INODE]`, say): its file descriptors, and the direct
+/// descriptors of its io_uring instances, sockets the `uring` listing
+/// accepts into its ring's own table, which `/proc/PID/fd` cannot show.
+/// Each ring's `fdinfo` lists the slots in use, one `N: socket:[...]` line
+/// each, between its `UserFiles:` and `UserBufs:` lines.
+pub fn open_files(pid: u32) -> io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        let Ok(target) = fs::read_link(fd.path()) else {
+            continue; // closed meanwhile
+        };
+        let target = target.to_string_lossy().into_owned();
+        if target == "anon_inode:[io_uring]" {
+            let name = fd.file_name();
+            let info = format!("/proc/{pid}/fdinfo/{}", name.to_string_lossy());
+            let info = fs::read_to_string(info).unwrap_or_default();
+            let direct = (info.lines())
+                .skip_while(|line| !line.starts_with("UserFiles:"))
+                .skip(1)
+                .take_while(|line| !line.starts_with("UserBufs:"))
+                .filter_map(|line| line.trim_start().split_once(": "))
+                .filter(|(slot, _)| slot.parse::<u32>().is_ok())
+                .map(|(_, file)| file.to_string());
+            files.extend(direct);
+        }
+        files.push(target);
+    }
+    Ok(files)
 }
 
 /// What group `pgid` holds: its live processes, and their threads and open

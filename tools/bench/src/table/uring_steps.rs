@@ -69,9 +69,15 @@ pub fn uring_steps(results: &Results) -> String {
          the server's whole process (every thread, io_uring's own kernel threads \
          included) from `/proc/PID/stat`; *in the kernel* is the system-time share of it; \
          system calls are counted by `perf stat -e raw_syscalls:sys_enter` on the server \
-         (— where perf cannot trace).",
+         (— where perf cannot trace). Each `uring` row runs the listing with these \
+         steps: {}.",
         count(results.params.keep_alive_requests.unwrap_or(0) as f64),
         count(results.params.requests as f64),
+        URING_ROWS
+            .iter()
+            .map(|(row, steps)| format!("{}: `{steps}`", label(row)))
+            .collect::<Vec<_>>()
+            .join("; "),
     );
     let _ = writeln!(out, "\n**The goals for `uring`**, step by step:\n");
     for (mode, reference, goal) in GOALS {
