@@ -77,6 +77,11 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .takes_workers()
         .threads(Listing::TEST_WORKERS + 1),
+    // The loop, and the pool that does the work it hands off.
+    Listing::new("epoll-offload", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(Listing::TEST_WORKERS + 1),
     Listing::new("uring", Model::EventLoop)
         .keep_alive()
         .threads(1)
