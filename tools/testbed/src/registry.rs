@@ -86,6 +86,9 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .threads(1)
         .kernel_may_refuse(),
+    Listing::new("executor", Model::EventLoop)
+        .keep_alive()
+        .threads(1),
     Listing::new("tokio-tasks", Model::EventLoop).keep_alive(),
 ];
 
