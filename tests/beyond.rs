@@ -69,7 +69,7 @@ macro_rules! keep_alive_rows {
     )*};
 }
 
-keep_alive_rows!(uring, tokio_tasks);
+keep_alive_rows!(uring, executor, tokio_tasks);
 
 /// Runs `uring` with a seccomp filter that makes `io_uring_setup` fail
 /// with `errno`, as a container's filter might, and returns what it did.
