@@ -1,6 +1,6 @@
-//! What is particular to the two listings beyond readiness, `uring` and
-//! `tokio-tasks`: the io_uring listing says in one line why it cannot run
-//! where the kernel refuses io_uring, and both let connections go
+//! What is particular to the listings beyond readiness, `uring`, `executor`
+//! and `tokio-tasks`: the io_uring listing says in one line why it cannot run
+//! where the kernel refuses io_uring, and all let connections go
 //! (descriptors, buffers and all) when clients fall silent. How they keep
 //! connections open is checked with every other keep-alive listing's, in
 //! `tests/keep_alive.rs`.
