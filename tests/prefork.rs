@@ -2,6 +2,8 @@
 //! dies is reaped and replaced while the others go on serving; the parent
 //! stops every worker when it is asked to stop, and the workers go too when
 //! the parent is killed outright; nothing is left behind, not even a zombie.
+//! The first of these hold for `epoll-prefork` too, whose parent is the same
+//! code (the `prefork` library) with event loops for workers.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -14,6 +16,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use support::{GET_CLOSE, Server, WAIT, assert_bytes, exchange, start, start_with, wait_until};
+
+/// The servers whose parent is the `prefork` library.
+const SUPERVISED: [&str; 2] = ["prefork", "epoll-prefork"];
 
 /// The live processes of the server's group other than the parent.
 fn workers(server: &Server) -> Vec<u32> {
@@ -62,14 +67,22 @@ fn assert_all_gone(pids: &[u32], pgid: u32) {
 
 #[test]
 fn one_worker_per_cpu_by_default() {
-    let server = start("prefork");
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    wait_until("a worker per CPU", || workers(&server).len() == cpus);
+    for name in SUPERVISED {
+        let server = start(name);
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        wait_until("a worker per CPU", || workers(&server).len() == cpus);
+    }
 }
 
 #[test]
 fn a_killed_worker_is_replaced() {
-    let server = start_with("prefork", &["2"]);
+    for name in SUPERVISED {
+        a_killed_worker_of_is_replaced(name);
+    }
+}
+
+fn a_killed_worker_of_is_replaced(name: &str) {
+    let server = start_with(name, &["2"]);
     wait_until("two workers", || workers(&server).len() == 2);
     let before = workers(&server);
     let victim = before[0];
@@ -96,7 +109,13 @@ fn a_killed_worker_is_replaced() {
 
 #[test]
 fn sigterm_stops_every_worker() {
-    let server = start_with("prefork", &["3"]);
+    for name in SUPERVISED {
+        sigterm_stops_every_worker_of(name);
+    }
+}
+
+fn sigterm_stops_every_worker_of(name: &str) {
+    let server = start_with(name, &["3"]);
     wait_until("three workers", || workers(&server).len() == 3);
     assert_served(&server);
     let pid = server.pid();
@@ -122,7 +141,13 @@ fn sigint_stops_every_worker() {
 
 #[test]
 fn workers_die_with_a_killed_parent() {
-    let server = start_with("prefork", &["2"]);
+    for name in SUPERVISED {
+        workers_of_die_with_a_killed_parent(name);
+    }
+}
+
+fn workers_of_die_with_a_killed_parent(name: &str) {
+    let server = start_with(name, &["2"]);
     wait_until("two workers", || workers(&server).len() == 2);
     let pid = server.pid();
 

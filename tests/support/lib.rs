@@ -33,12 +33,16 @@ pub fn program(name: &str) -> PathBuf {
     release_dir().join(name)
 }
 
-/// Why this machine cannot run a listing at all, if it cannot: only one
-/// whose registry entry says the kernel may refuse it (`uring`, on a kernel
-/// without io_uring or one that forbids it). The listing itself is the
+/// Why the tests do not run a listing, if they do not: a measuring stick
+/// (`floor`), which is no server to check; or, where this machine cannot
+/// run it at all, one whose registry entry says the kernel may refuse it
+/// (`uring`, on a kernel without io_uring or one that forbids it). The listing itself is the
 /// judge: it is run once, and either says it listens (and is stopped) or
 /// exits with one line saying why.
 pub fn unavailable(name: &str) -> Option<String> {
+    if listing(name).measuring_stick {
+        return Some("a measuring stick, not a server: only tests/floor.rs checks it".into());
+    }
     static REFUSED: OnceLock<Vec<(&str, Option<String>)>> = OnceLock::new();
     let refused = REFUSED.get_or_init(|| {
         LISTINGS

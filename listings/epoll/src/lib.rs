@@ -1,11 +1,12 @@
 //! An event loop on epoll, level-triggered. One thread asks the kernel
 //! which of its sockets are ready, does with each what it allows without
 //! blocking, and asks again. The `epoll` server runs one such loop; the
-//! `epoll-reuseport` server runs one per core.
+//! `epoll-reuseport` server runs one per core, `epoll-prefork` one per
+//! process, and `epoll-acceptor` N loops fed by an accepting thread.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use conn::{ACCEPT_BATCH, Acceptor, Conn, Interest};
@@ -36,9 +37,10 @@ struct Entry {
 }
 
 /// Everything one loop owns.
-struct Loop {
+struct Loop<D> {
     epoll: Epoll,
-    acceptor: Acceptor,
+    /// Where new connections come from.
+    door: D,
     /// The open connections, each at the index of its file descriptor.
     /// The kernel gives a new socket the lowest free number, so the table
     /// is about as long as the most connections open at once.
@@ -51,14 +53,19 @@ struct Loop {
 /// Serves every connection to `listener`, in this thread, until epoll
 /// itself fails.
 pub fn serve(listener: TcpListener) -> io::Result<()> {
+    serve_from(Acceptor::new(listener)?, EpollFlags::EPOLLIN)
+}
+
+/// Serves every connection that comes through `door`, which epoll watches
+/// with `flags`, until epoll itself fails.
+pub fn serve_from<D: Door>(door: D, flags: EpollFlags) -> io::Result<()> {
     let mut l = Loop {
         epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-        acceptor: Acceptor::new(listener)?,
+        door,
         conns: Vec::new(),
         open: 0,
     };
-    let listening = EpollEvent::new(EpollFlags::EPOLLIN, LISTENER);
-    l.epoll.add(l.acceptor.listener(), listening)?;
+    l.epoll.add(l.door.fd(), EpollEvent::new(flags, LISTENER))?;
 
     let mut events = vec![EpollEvent::empty(); EVENTS];
     let mut next_sweep = Instant::now() + SWEEP;
@@ -90,7 +97,29 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 }
 // ANCHOR_END: serve
 
-impl Loop {
+// ANCHOR: door
+/// Where a loop's new connections come from: a listening socket it accepts
+/// on itself (an [`Acceptor`]), or another thread that hands them over.
+pub trait Door {
+    /// What epoll watches: readable while a connection may be waiting.
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// The next new connection, non-blocking, or `None` when there is none
+    /// to take now.
+    fn next(&mut self) -> Option<TcpStream>;
+}
+
+impl Door for Acceptor {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.listener().as_fd()
+    }
+
+    fn next(&mut self) -> Option<TcpStream> {
+        self.accept()
+    }
+}
+// ANCHOR_END: door
+
+impl<D: Door> Loop<D> {
     // ANCHOR: accept
     /// Takes the connections waiting to be accepted, a batch at most: if
     /// more wait, the listening socket is still readable, and the next
@@ -98,7 +127,7 @@ impl Loop {
     fn accept(&mut self) {
         let now = Instant::now();
         for _ in 0..ACCEPT_BATCH {
-            let Some(stream) = self.acceptor.accept() else {
+            let Some(stream) = self.door.next() else {
                 return;
             };
             let mut conn = Conn::new(now);

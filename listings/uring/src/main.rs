@@ -12,8 +12,9 @@
 //! lives in its connection, and a connection is dropped only when no
 //! operation of its is in flight.
 //!
-//! Run it with `cargo run --release -p uring -- [ADDR]`: it listens on ADDR
-//! (default `127.0.0.1:9527`).
+//! Run it with `cargo run --release -p uring -- [ADDR] [STEPS]`: it listens
+//! on ADDR (default `127.0.0.1:9527`). STEPS names the chapter's measured
+//! steps it takes (see [`Steps`]); the benchmark runs it once per step.
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -98,9 +99,59 @@ fn decode(user_data: u64) -> (u64, Op) {
 }
 // ANCHOR_END: user_data
 
+// ANCHOR: steps
+/// The chapter's steps, each measured on its own: which ones this run
+/// takes, from its second argument (or `URING_STEPS`), a list such as
+/// `batch,sqpoll`, or `none`. Without either: `batch`, every step a server
+/// should take; `sqpoll` costs a core, and is asked for by name.
+#[derive(Debug, Clone, Copy, Default)]
+struct Steps {
+    /// Hand the kernel everything queued in one `io_uring_enter` per turn
+    /// of the loop, rather than one per operation.
+    batch: bool,
+    /// Let a kernel thread take submissions from the queue as they come
+    /// (`SQPOLL`): the loop then needs no system call to submit.
+    sqpoll: bool,
+}
+
+impl Steps {
+    fn from_args() -> Result<Steps, String> {
+        let list = env::args().nth(2).or_else(|| env::var("URING_STEPS").ok());
+        let mut steps = Steps::default();
+        for step in list.as_deref().unwrap_or("batch").split(',') {
+            match step.trim() {
+                "none" => {}
+                "batch" => steps.batch = true,
+                "sqpoll" => steps.sqpoll = true,
+                other => return Err(format!("no step called {other:?}")),
+            }
+        }
+        Ok(steps)
+    }
+}
+// ANCHOR_END: steps
+
 // ANCHOR: setup
-/// Sets up the rings, or says in one line why this kernel will not.
-fn setup() -> Result<IoUring, String> {
+/// How long the `SQPOLL` thread polls an empty queue before it sleeps.
+const SQPOLL_IDLE_MS: u32 = 100;
+
+/// Sets up the rings, or says in one line why this kernel will not. A step
+/// this kernel lacks is left out, with one line on stderr to say so.
+fn setup(steps: &mut Steps) -> Result<IoUring, String> {
+    if steps.sqpoll {
+        let ring = IoUring::builder()
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_sqpoll(SQPOLL_IDLE_MS)
+            .build(SQ_ENTRIES);
+        match ring {
+            Ok(ring) => return probe(ring),
+            // Before Linux 5.11 only root may ask for it.
+            Err(e) => {
+                eprintln!("uring: no SQPOLL here ({e}); submitting ourselves");
+                steps.sqpoll = false;
+            }
+        }
+    }
     let ring = IoUring::builder()
         .setup_cqsize(CQ_ENTRIES)
         .build(SQ_ENTRIES)
@@ -118,6 +169,11 @@ fn setup() -> Result<IoUring, String> {
             }
             _ => format!("io_uring_setup failed: {e}"),
         })?;
+    probe(ring)
+}
+
+/// Checks that the kernel knows every operation this server submits.
+fn probe(ring: IoUring) -> Result<IoUring, String> {
     // Which operations does this kernel know? (Asking needs Linux 5.6.)
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe).map_err(|e| {
@@ -143,24 +199,31 @@ fn setup() -> Result<IoUring, String> {
 // ANCHOR: main
 fn main() -> ExitCode {
     // Before binding: a server that cannot serve should not say it listens.
-    let ring = match setup() {
+    let mut steps = match Steps::from_args() {
+        Ok(steps) => steps,
+        Err(why) => {
+            eprintln!("uring: {why} (steps: none, batch, sqpoll)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ring = match setup(&mut steps) {
         Ok(ring) => ring,
         Err(why) => {
             eprintln!("uring: cannot use io_uring: {why}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = listen_and_serve(ring) {
+    if let Err(e) = listen_and_serve(ring, steps) {
         eprintln!("uring: {e}");
     }
     ExitCode::FAILURE // `run` returns only on an error
 }
 
-fn listen_and_serve(ring: IoUring) -> io::Result<()> {
+fn listen_and_serve(ring: IoUring, steps: Steps) -> io::Result<()> {
     let addr = env::args().nth(1);
     let listener = wire::listen(addr.as_deref())?;
     println!("listening on http://{}", listener.local_addr()?);
-    Server::new(ring, listener).run()
+    Server::new(ring, listener, steps).run()
 }
 // ANCHOR_END: main
 
@@ -230,37 +293,43 @@ struct Server {
     /// Whether to accept with one multishot submission (Linux 5.19) or one
     /// submission per connection.
     multishot: bool,
+    steps: Steps,
 }
-
-// ANCHOR: push
-/// Queues one submission, first submitting what is queued if the queue is
-/// full. An error here means the kernel takes no more work (it is out of
-/// memory, say): the server stops, and says why.
-///
-/// # Safety
-///
-/// Whatever `entry` points to (a buffer, a timespec) must stay valid and
-/// untouched until the kernel is done with it: for a receive or a send,
-/// until its completion arrives.
-unsafe fn push(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
-    // SAFETY: passed on to our caller.
-    while unsafe { ring.submission().push(entry) }.is_err() {
-        ring.submit()?;
-    }
-    Ok(())
-}
-// ANCHOR_END: push
 
 impl Server {
-    fn new(ring: IoUring, listener: TcpListener) -> Server {
+    fn new(ring: IoUring, listener: TcpListener, steps: Steps) -> Server {
         Server {
             ring,
             listener,
             conns: HashMap::new(),
             last_id: 0,
             multishot: true,
+            steps,
         }
     }
+
+    // ANCHOR: push
+    /// Queues one submission, first submitting what is queued if the queue
+    /// is full. Without the `batch` step, it is submitted at once: one
+    /// system call per operation. An error here means the kernel takes no
+    /// more work (it is out of memory, say): the server stops, and says why.
+    ///
+    /// # Safety
+    ///
+    /// Whatever `entry` points to (a buffer, a timespec) must stay valid and
+    /// untouched until the kernel is done with it: for a receive or a send,
+    /// until its completion arrives.
+    unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
+        // SAFETY: passed on to our caller.
+        while unsafe { self.ring.submission().push(entry) }.is_err() {
+            self.ring.submit()?;
+        }
+        if !self.steps.batch {
+            self.ring.submit()?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: push
 
     // ANCHOR: run
     fn run(mut self) -> io::Result<()> {
@@ -314,7 +383,7 @@ impl Server {
                 .build()
         };
         // SAFETY: no buffer: we do not ask for the client's address.
-        unsafe { push(&mut self.ring, &entry.user_data(user_data(0, Op::Accept))) }
+        unsafe { self.push(&entry.user_data(user_data(0, Op::Accept))) }
     }
 
     /// An accept completed: `result` is the new socket's descriptor, or a
@@ -353,9 +422,7 @@ impl Server {
             // Pause, as `wire::accept` does, then accept again.
             let pause = opcode::Timeout::new(&PAUSE).build();
             // SAFETY: PAUSE is a static.
-            unsafe {
-                push(&mut self.ring, &pause.user_data(user_data(0, Op::Resume)))
-            }
+            unsafe { self.push(&pause.user_data(user_data(0, Op::Resume))) }
         }
     }
     // ANCHOR_END: accept
@@ -388,7 +455,7 @@ impl Server {
         // stays in `self.conns`. `Conn` moves it, or writes to it, only in
         // `received` and `sent`, which are called when this operation has
         // completed (see `progress`), and not before.
-        unsafe { push(&mut self.ring, &sqe) }
+        unsafe { self.push(&sqe) }
     }
 
     /// The connection's operation completed: go on, or close.
@@ -424,22 +491,18 @@ impl Server {
     /// before: until that completion, the kernel may still use its buffer.
     fn tick(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        for (&id, entry) in &self.conns {
-            if entry.conn.deadline() <= now {
-                let cancel =
-                    opcode::AsyncCancel::new(user_data(id, entry.op)).build();
-                // SAFETY: no buffer.
-                unsafe {
-                    push(
-                        &mut self.ring,
-                        &cancel.user_data(user_data(id, Op::Cancel)),
-                    )?
-                };
-            }
+        let late: Vec<(u64, Op)> = (self.conns.iter())
+            .filter(|(_, entry)| entry.conn.deadline() <= now)
+            .map(|(&id, entry)| (id, entry.op))
+            .collect();
+        for (id, op) in late {
+            let cancel = opcode::AsyncCancel::new(user_data(id, op)).build();
+            // SAFETY: no buffer.
+            unsafe { self.push(&cancel.user_data(user_data(id, Op::Cancel)))? };
         }
         let tick = opcode::Timeout::new(&TICK).build();
         // SAFETY: TICK is a static.
-        unsafe { push(&mut self.ring, &tick.user_data(user_data(0, Op::Tick))) }
+        unsafe { self.push(&tick.user_data(user_data(0, Op::Tick))) }
     }
     // ANCHOR_END: tick
 }

@@ -15,7 +15,10 @@
 //! - `nginx`: the book's goals against nginx's single worker;
 //! - `gil`: the post's models in Python beside the same models in Rust;
 //! - `omission`: coordinated omission, shown: a constant-rate run with the
-//!   server stopped for a second in the middle.
+//!   server stopped for a second in the middle;
+//! - `accepts`: how the servers whose workers share one source of
+//!   connections share them out, and their wake-ups per connection
+//!   (`accepts.rs`: its own results file, read with `perf`).
 //!
 //! Runs are interleaved (A B C, A B C, ...), each with a fresh server, so
 //! that a machine that gets busier or quieter does not favour whoever ran
@@ -24,6 +27,7 @@
 //! (their whole process group) from `/proc`; and around every run, the
 //! kernel's TCP counters (`testbed::netstat`).
 
+mod accepts;
 mod chart;
 mod format;
 mod machine;
@@ -36,6 +40,7 @@ mod scenario;
 mod servers;
 mod slow;
 mod stats;
+mod syscalls;
 mod table;
 mod target;
 
@@ -58,6 +63,10 @@ commands:
   nginx     the book's goals against nginx with one worker (wrk -t2 -c64)
   gil       the post's models in Python beside the same models in Rust
   omission  a constant-rate run with the server stopped for a second
+  uring-steps  the io_uring chapter's steps beside the floor and epoll, at
+            64 clients, keep-alive and a new connection per request
+  accepts   how workers share the connections, and wake-ups per connection
+            (needs perf, and the right to count tracepoints)
   render    draw the tables and charts again from the results files
 
 options:
@@ -92,7 +101,12 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "render" => render::all(&options.out),
-        "all" => measure(&Scenario::ALL, options, &args),
+        // accepts has no estimate: under a minute and a half on two cores.
+        "all" if options.estimate => measure(&Scenario::ALL, options, &args),
+        "all" => measure(&Scenario::ALL, options.clone(), &args)
+            .and_then(|()| accepts::measure(&options, command_line(&args))),
+        "accepts" if options.estimate => Err("accepts has no estimate".into()),
+        "accepts" => accepts::measure(&options, command_line(&args)),
         name => match name.parse() {
             Ok(scenario) => measure(&[scenario], options, &args),
             Err(_) => Err(format!("unknown command {name}\n{USAGE}")),
@@ -147,10 +161,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// How a table says to reproduce it.
+fn command_line(args: &[String]) -> String {
+    format!("cargo run --release -p bench -- {}", args.join(" "))
+}
+
 /// Runs `scenarios`, writes each one's results file, then every table and
 /// chart.
 fn measure(scenarios: &[Scenario], options: Options, args: &[String]) -> Result<(), String> {
-    let command = format!("cargo run --release -p bench -- {}", args.join(" "));
+    let command = command_line(args);
     let out = options.out.clone();
     let ctx = Context::new(options, command)?;
     let plans: Vec<_> = scenarios.iter().map(|&s| ctx.plan(s)).collect();

@@ -82,9 +82,10 @@ pub fn all(dir: &Path) -> Result<(), String> {
             Scenario::Omission => {
                 write(&dir.join("omission.svg"), &omission_chart(results.as_ref()))?;
             }
-            Scenario::Nginx | Scenario::Gil => {}
+            Scenario::Nginx | Scenario::Gil | Scenario::UringSteps => {}
         }
     }
+    crate::accepts::render(dir)?;
     // The whole CPU budget, in words: from the post and the sweep.
     let (post, sweep) = (read(dir, Scenario::Post)?, read(dir, Scenario::Sweep)?);
     write(
@@ -107,6 +108,9 @@ pub fn all(dir: &Path) -> Result<(), String> {
 /// (`--only`) keeps the file it had.
 fn listings(dir: &Path, post: Option<&Results>) -> Result<(), String> {
     for spec in servers::LISTINGS.iter() {
+        if testbed::listing(spec.name).measuring_stick {
+            continue; // not in the post's benchmark
+        }
         let path = dir.join(format!("{}.md", spec.name));
         let entry = post.and_then(|r| r.server(spec.name));
         let text = match (post, entry) {

@@ -31,11 +31,14 @@ pub enum Scenario {
     /// Coordinated omission, shown: a constant-rate run with the server
     /// stopped (SIGSTOP) for a second in the middle.
     Omission,
+    /// The io_uring chapter's steps against the floor and epoll.
+    #[serde(rename = "uring-steps")]
+    UringSteps,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Clients,
         Scenario::Post,
         Scenario::Sweep,
@@ -43,6 +46,7 @@ impl Scenario {
         Scenario::Nginx,
         Scenario::Gil,
         Scenario::Omission,
+        Scenario::UringSteps,
     ];
 
     /// As the command line, the results file and its name have it.
@@ -55,6 +59,7 @@ impl Scenario {
             Scenario::Nginx => "nginx",
             Scenario::Gil => "gil",
             Scenario::Omission => "omission",
+            Scenario::UringSteps => "uring-steps",
         }
     }
 }
@@ -328,6 +333,14 @@ pub struct Sample {
     pub client_cpu: f64,
     /// User plus system time of the server's whole process group.
     pub server_cpu: f64,
+    /// The part of `server_cpu` that was system time: in the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_system_cpu: Option<f64>,
+    /// System calls the server's process group made during the run, as
+    /// `perf stat -e raw_syscalls:sys_enter` counted them (`uring-steps`
+    /// only, where perf may trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
     #[serde(default)]
     pub p50: Option<f64>,
     #[serde(default)]
@@ -394,6 +407,8 @@ impl Sample {
             requests_per_sec: 0.0,
             client_cpu: 0.0,
             server_cpu: 0.0,
+            server_system_cpu: None,
+            syscalls: None,
             p50: None,
             p90: None,
             p99: None,

@@ -336,6 +336,7 @@ pub fn measure(server: &impl Served, client: &Client, load: &Load, sample: &mut 
         sample.error = Some("the server was gone before the run".into());
         return;
     };
+    let system_before = procfs::group_system_time(pid).ok();
     let kernel_before = Counters::read().ok();
     let children_before = children_cpu();
     let started = Instant::now();
@@ -397,6 +398,9 @@ pub fn measure(server: &impl Served, client: &Client, load: &Load, sample: &mut 
     match procfs::group_cpu_time(pid).map(|t| t.as_secs_f64()) {
         Ok(after) => sample.server_cpu = (after - server_before).max(0.0),
         Err(_) => sample.error = Some("the server exited during the run".into()),
+    }
+    if let (Some(before), Ok(after)) = (system_before, procfs::group_system_time(pid)) {
+        sample.server_system_cpu = Some((after - before).as_secs_f64().max(0.0));
     }
     // Right after the load: the reading for a load too short to be read
     // during (the connections may be closed by now).

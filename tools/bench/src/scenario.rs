@@ -55,6 +55,18 @@ const CALIBRATION_CLIENTS: usize = 64;
 const GIL_MODELS: [&str; 4] = ["linear", "prefork", "thread-pool", "threads-accept"];
 const GIL_WORKERS: usize = 8;
 
+/// The rows of `uring-steps`: the `uring` listing with each of the io_uring
+/// chapter's steps (its second argument), as the tables name them.
+pub const URING_ROWS: [(&str, &str); 3] = [
+    ("uring none", "none"),
+    ("uring batch", "batch"),
+    ("uring sqpoll", "batch,sqpoll"),
+];
+
+/// The references of `uring-steps`: the floor, and the readiness loop.
+pub const URING_FLOOR: &str = "floor";
+pub const URING_EPOLL: &str = "epoll";
+
 /// What the command line asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -168,11 +180,12 @@ impl Context {
             .filter(|s| selected(&options, s))
             .map(|s| s.name)
             .collect();
-        // The clients and gil scenarios run their listings whatever --only
-        // says.
-        for model in GIL_MODELS
-            .into_iter()
-            .chain([CLIENTS_SERVER, OMISSION_SERVER])
+        // The clients, gil and uring-steps scenarios run their listings
+        // whatever --only says.
+        for model in
+            GIL_MODELS
+                .into_iter()
+                .chain([CLIENTS_SERVER, OMISSION_SERVER, URING_FLOOR, "uring"])
         {
             if !packages.contains(&model) {
                 packages.push(model);
@@ -390,7 +403,8 @@ impl Plan {
 fn listings(plan: &mut Plan, ctx: &Context) -> Vec<&'static Spec> {
     let mut out = Vec::new();
     for spec in servers::LISTINGS.iter() {
-        if !selected(&ctx.options, spec) {
+        // A measuring stick runs only where a scenario names it.
+        if !selected(&ctx.options, spec) || testbed::listing(spec.name).measuring_stick {
             continue;
         }
         if plan.add_server(spec, ctx) {
@@ -441,6 +455,7 @@ impl Context {
             Scenario::Nginx => self.nginx(),
             Scenario::Gil => self.gil(),
             Scenario::Omission => self.omission(),
+            Scenario::UringSteps => self.uring_steps(),
         }
     }
 
@@ -608,6 +623,62 @@ impl Context {
         plan
     }
 
+    /// The io_uring chapter's steps (`URING_ROWS`) beside the floor and
+    /// epoll, at 64 clients with the load generator: keep-alive, and a new
+    /// connection per request (where the floor has no row: it only keeps
+    /// connections alive). The servers' system calls are counted too.
+    fn uring_steps(&self) -> Plan {
+        let mut plan = Plan::new(Scenario::UringSteps, self);
+        let s = &self.sizes;
+        plan.params.requests = s.close_requests;
+        plan.params.keep_alive_requests = Some(s.keep_alive_requests);
+        plan.params.concurrency = vec![64];
+        plan.params.modes = vec![Mode::KeepAlive, Mode::Close];
+        let find = |name| servers::find(name).expect("listed");
+        let uring = find("uring");
+        let mut rows: Vec<(&'static Spec, Vec<String>)> = Vec::new();
+        for name in [URING_FLOOR, URING_EPOLL] {
+            if plan.add_server(find(name), self) {
+                rows.push((find(name), Vec::new()));
+            }
+        }
+        if plan.add_server(uring, self) {
+            // One row per step, named as the tables show it.
+            plan.servers.retain(|s| s.name != uring.name);
+            for (row, steps) in URING_ROWS {
+                plan.servers.push(ServerEntry {
+                    name: row.into(),
+                    kind: Kind::Listing,
+                    keep_alive: true,
+                    status: Status::Measured,
+                    detail: format!("release build of listings/uring, steps {steps}"),
+                });
+                rows.push((uring, vec![steps.to_string()]));
+            }
+        }
+        for mode in [Mode::KeepAlive, Mode::Close] {
+            let requests = match mode {
+                Mode::KeepAlive => s.keep_alive_requests,
+                Mode::Close => s.close_requests,
+            };
+            for (spec, args) in &rows {
+                if mode == Mode::Close && spec.name == URING_FLOOR {
+                    continue;
+                }
+                plan.cases.push(Case {
+                    spec,
+                    client: self.loadgen(),
+                    load: self.load(mode, 64, requests),
+                    slow: None,
+                    args: args.clone(),
+                    rate_share: None,
+                    calibrated: false,
+                });
+            }
+        }
+        plan
+    }
+
     /// Slow clients connected while the load generator runs a normal load.
     fn slow(&self) -> Plan {
         let mut plan = Plan::new(Scenario::Slow, self);
@@ -751,7 +822,8 @@ impl Context {
                         sample.error = Some("no closed-loop rate to take a share of".into());
                         sample
                     } else {
-                        self.measure(&case, round, &mut plan.notes, &mut progress)
+                        let count = plan.name == Scenario::UringSteps;
+                        self.measure(&case, round, &mut plan.notes, &mut progress, count)
                     };
                     progress.end(Plan::estimate(&case, self.sizes.slow_hold));
                     samples.push(sample);
@@ -846,7 +918,7 @@ impl Context {
                         mode.name(),
                         round + 1
                     ));
-                    samples.push(self.measure(&case, round, &mut plan.notes, progress));
+                    samples.push(self.measure(&case, round, &mut plan.notes, progress, false));
                     progress.end(Plan::estimate(&case, self.sizes.slow_hold));
                 }
             }
@@ -885,8 +957,13 @@ impl Context {
 
     /// A sample for `case` in `round`, before it runs.
     fn sample(&self, case: &Case, round: usize) -> Sample {
+        // The `uring` listing with steps named is a row of its own.
+        let steps = case.args.first().filter(|_| case.spec.name == "uring");
+        let row = URING_ROWS
+            .iter()
+            .find(|(_, s)| Some(&s.to_string()) == steps);
         let mut sample = Sample::new(
-            case.spec.name,
+            row.map_or(case.spec.name, |(row, _)| row),
             &case.client.name(&case.load),
             case.load.mode,
             case.load.concurrency,
@@ -897,13 +974,15 @@ impl Context {
     }
 
     /// One run of one case: a fresh server, the slow clients if any, the
-    /// client, and the server stopped again.
+    /// client, and the server stopped again; with its system calls counted
+    /// if `count_syscalls`.
     fn measure(
         &self,
         case: &Case,
         round: usize,
         notes: &mut Vec<String>,
         progress: &mut Progress,
+        count_syscalls: bool,
     ) -> Sample {
         let mut sample = self.sample(case, round);
         if !case.client.installed() {
@@ -935,7 +1014,11 @@ impl Context {
             None => None,
         };
         if case.slow.is_none() || slow.is_some() {
+            let counting = count_syscalls
+                .then(|| crate::syscalls::Counting::start(target.pid()))
+                .flatten();
             run::measure(&target, &case.client, &case.load, &mut sample);
+            sample.syscalls = counting.and_then(crate::syscalls::Counting::stop);
         }
         if let Some(clients) = slow {
             sample.slow_clients = Some(clients.leave());

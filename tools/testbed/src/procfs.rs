@@ -66,6 +66,25 @@ pub fn group_cpu_time(leader: u32) -> io::Result<Duration> {
     ))
 }
 
+/// The part of [`group_cpu_time`] spent in the kernel (system time): the
+/// system calls, and what the kernel does for the group (its io_uring
+/// threads' work included, since they are threads of the process).
+pub fn group_system_time(leader: u32) -> io::Result<Duration> {
+    let ticks_per_sec = sysconf(SysconfVar::CLK_TCK)?
+        .filter(|&t| t > 0)
+        .unwrap_or(100) as u64;
+    let mut ticks = stat(leader)?.system_ticks;
+    for (pid, member) in processes() {
+        if member.pgrp == leader && pid != leader {
+            ticks += member.system_ticks;
+        }
+    }
+    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(ticks_per_sec);
+    Ok(Duration::from_nanos(
+        u64::try_from(nanos).unwrap_or(u64::MAX),
+    ))
+}
+
 /// How long the threads of group `pgid` have been running or ready to run
 /// (waiting for a CPU), summed: from each thread's
 /// `/proc/PID/task/TID/schedstat`. Unlike CPU time, this does not depend on
@@ -166,6 +185,8 @@ struct Stat {
     pgrp: u32,
     /// utime + stime + cutime + cstime, in clock ticks.
     cpu_ticks: u64,
+    /// stime + cstime: the part of it in the kernel.
+    system_ticks: u64,
 }
 
 fn stat(pid: u32) -> io::Result<Stat> {
@@ -191,6 +212,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
         ppid: u32::try_from(field(4)?).ok()?,
         pgrp: u32::try_from(field(5)?).ok()?,
         cpu_ticks: ticks.sum::<Option<u64>>()?,
+        system_ticks: field(15)? + field(17)?,
     })
 }
 

@@ -27,6 +27,11 @@ pub struct Listing {
     pub kernel_may_refuse: bool,
     /// Whether the benchmark measures it against nginx with one worker.
     pub against_nginx: bool,
+    /// Not a server to use but a measuring stick (`floor`): the least a
+    /// loop can do per request, with no deadlines and no care for clients
+    /// that misbehave. The correctness tests skip it (one test checks that
+    /// it answers), and the benchmark runs it only where a scenario asks.
+    pub measuring_stick: bool,
 }
 
 /// How a listing serves its clients, as far as a client can tell from
@@ -77,6 +82,18 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .takes_workers()
         .threads(Listing::TEST_WORKERS + 1),
+    // nginx's model: processes, each a loop, on one shared listener; the
+    // parent (one thread) forks and supervises them.
+    Listing::new("epoll-prefork", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(1),
+    // memcached's: a thread that accepts, a loop per worker, and the main
+    // thread that waits for them.
+    Listing::new("epoll-acceptor", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(Listing::TEST_WORKERS + 2),
     // The loop, and the pool that does the work it hands off.
     Listing::new("epoll-offload", Model::EventLoop)
         .keep_alive()
@@ -90,6 +107,10 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .threads(1),
     Listing::new("tokio-tasks", Model::EventLoop).keep_alive(),
+    Listing::new("floor", Model::EventLoop)
+        .keep_alive()
+        .threads(1)
+        .measuring_stick(),
 ];
 
 /// The listing called `name`; panics if there is none, naming it.
@@ -125,6 +146,14 @@ impl Listing {
             threads: None,
             kernel_may_refuse: false,
             against_nginx: false,
+            measuring_stick: false,
+        }
+    }
+
+    const fn measuring_stick(self) -> Listing {
+        Listing {
+            measuring_stick: true,
+            ..self
         }
     }
 

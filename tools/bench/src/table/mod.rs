@@ -14,6 +14,7 @@ mod omission;
 mod post;
 mod slow;
 mod sweep;
+mod uring_steps;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -42,6 +43,7 @@ pub fn scenario(scenario: Scenario, results: &Results) -> String {
         Scenario::Nginx => nginx::nginx(results),
         Scenario::Gil => gil::gil(results),
         Scenario::Omission => omission::omission(results),
+        Scenario::UringSteps => uring_steps::uring_steps(results),
     }
 }
 
