@@ -63,29 +63,6 @@ const STEP: Duration = Duration::from_secs(90);
 /// is reported as known instead of failing the test, and the list tightens
 /// itself: the test fails when one of them fits, so that it leaves the list.
 const KNOWN_TOO_WIDE: &[(&str, &str, &str)] = &[
-    // The benchmark's tables, written by `tools/bench` into
-    // `src/generated/`: issue 13 §7 redesigns them. 99 to 155 px too wide.
-    ("linear.html", "table", LISTING_TABLE),
-    ("prefork.html", "table", LISTING_TABLE),
-    ("thread-pool.html", "table", LISTING_TABLE),
-    ("threads-accept.html", "table", LISTING_TABLE),
-    ("thread-per-connection.html", "table", LISTING_TABLE),
-    ("select-poll.html", "table", LISTING_TABLE),
-    ("epoll.html", "table", LISTING_TABLE),
-    ("epoll-edge.html", "table", LISTING_TABLE),
-    ("epoll-reuseport.html", "table", LISTING_TABLE),
-    ("io-uring.html", "table", LISTING_TABLE),
-    ("tokio.html", "table", LISTING_TABLE),
-    ("results.html", "table", LISTING_TABLE),
-    ("measuring.html", "table", CLIENTS_TABLE),
-    ("results.html", "table", CLIENTS_TABLE),
-    ("gil-queue-or-benchmark.html", "table", GIL_TABLE),
-    ("all-models.html", "table", MODELS_TABLE),
-    ("results.html", "table", SLOW_TABLE),
-    ("results.html", "table", NGINX_TABLE),
-    ("measuring.html", "table", OPEN_LOOP_TABLE),
-    ("results.html", "table", OPEN_LOOP_TABLE),
-    ("results.html", "table", COUNTERS_TABLE),
     // A response's bytes, one literal longer than the 86 characters the
     // column holds (`listings/rustfmt.toml` keeps the code to 86).
     (
@@ -99,18 +76,6 @@ const KNOWN_TOO_WIDE: &[(&str, &str, &str)] = &[
         r#"102 characters: b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Lengt"#,
     ),
 ];
-
-/// The header rows of the benchmark's tables, as the failures name them
-/// (cut at 100 characters).
-const LISTING_TABLE: &str = "Server | Client | Requests/s (median) | Range | Server CPU per request | Latency p50 | p99 | max | F";
-const CLIENTS_TABLE: &str = "Client | Connections | Requests/s (median) | Range | vs ab | Client CPU per request | Server CPU per";
-const GIL_TABLE: &str = "Model | Language | Client | Requests/s (median) | Range | Server CPU per request | Latency p99 | Fai";
-const MODELS_TABLE: &str = "Listing | New connection each: requests/s | CPU per request | Keep-alive, 64 clients: requests/s | C";
-const SLOW_TABLE: &str = "Server | Slow clients | Requests/s | Latency p50 | p99 | max | Failed | Slow clients dropped (all ro";
-const OPEN_LOOP_TABLE: &str = "Client | Load | Asked | Achieved | Corrected p50 | p99 | Uncorrected p99 | Schedule lag p99 | Client";
-const COUNTERS_TABLE: &str =
-    "Server | Client | Load | Overflows | Drops | SYN again | Resent | Timeouts | TIME_WAIT";
-const NGINX_TABLE: &str = "Mode | Server | Client | Requests/s (median) | Range | Server CPU per request | Rate vs nginx | CPU ";
 
 #[test]
 fn every_chapter_reads_well_in_a_browser() {

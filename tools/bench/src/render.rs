@@ -57,6 +57,15 @@ pub fn all(dir: &Path) -> Result<(), String> {
                         "Not measured yet: run `cargo run --release -p bench -- clients`.\n".into()
                     });
                 write(&dir.join("loadgen-report.txt"), &report)?;
+                // The keep-alive half, for Results (after keep-alive is
+                // explained); `clients.md` has the other.
+                let keep_alive = match &results {
+                    Some(r) => table::clients_keep_alive(r),
+                    None => "*Not measured yet: run `cargo run --release -p bench -- clients` \
+                             (or `-- all`).*\n"
+                        .into(),
+                };
+                write(&dir.join("clients-keep-alive.md"), &keep_alive)?;
             }
             Scenario::Post => {
                 write(
@@ -306,10 +315,14 @@ fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
         );
     };
     let levels = &r.params.concurrency;
-    let series: Vec<Series> = r
+    let measured: Vec<_> = r
         .servers
         .iter()
         .filter(|s| s.status == Status::Measured && (mode == Mode::Close || s.keep_alive))
+        .collect();
+    let names: Vec<&str> = measured.iter().map(|s| s.name.as_str()).collect();
+    let series: Vec<Series> = measured
+        .iter()
         .map(|s| {
             let cells: Vec<_> = levels
                 .iter()
@@ -326,14 +339,38 @@ fn sweep_chart(sweep: Option<&Results>, mode: Mode) -> String {
     if series.is_empty() {
         return chart::empty(title, "No server was measured in this mode");
     }
+    // Small multiples: a panel per family of models, nginx with readiness.
+    let families: Vec<(testbed::Family, Vec<Series>)> = testbed::Family::ALL
+        .into_iter()
+        .map(|family| {
+            let mine = series
+                .iter()
+                .zip(&names)
+                .filter(|(_, name)| servers::family(name) == family)
+                .map(|(s, _)| Series {
+                    name: s.name.clone(),
+                    values: s.values.clone(),
+                })
+                .collect();
+            (family, mine)
+        })
+        .collect();
+    let panels: Vec<chart::Panel> = families
+        .iter()
+        .map(|(family, series)| chart::Panel {
+            title: family.name(),
+            series,
+        })
+        .collect();
     let xs: Vec<String> = levels.iter().map(|c| c.to_string()).collect();
-    chart::lines(
+    chart::panels(
         title,
-        "clients at once (connections), the book's load generator",
+        "clients at once",
         "requests per second (median)",
         &xs,
-        &series,
+        &panels,
         rate,
+        false,
     )
 }
 
@@ -400,9 +437,11 @@ mod tests {
             assert!(close.contains(label), "no {label} in the sweep chart");
         }
         assert!(close.matches("<polyline").count() >= 2);
+        // Small multiples by family, on a logarithmic axis of clients.
+        assert!(close.contains("\nblocking\n</text>") && close.contains("logarithmic scale"));
         assert!(file("sweep-keep-alive.svg").contains("thread-pool"));
         let cpu = file("cpu-per-request.svg");
-        assert!(cpu.contains("<rect x=\"190\"") && cpu.contains("µs"));
+        assert!(cpu.contains("<rect") && cpu.contains("µs"));
         let slow = file("slow-p99.svg");
         assert!(slow.contains("logarithmic") && slow.contains("silent client"));
         for svg in ["sweep-close.svg", "cpu-per-request.svg", "slow-p99.svg"] {
@@ -415,11 +454,11 @@ mod tests {
             );
         }
 
-        assert!(file("linear.md").contains("| `linear` | `loadgen` |"));
+        assert!(file("linear.md").contains("| `linear`, `loadgen` |"));
         assert!(file("epoll.md").starts_with("*Not measured yet"));
-        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(file("post.md").contains("| `thread-pool`, `ab` |"));
         assert!(file("nginx.md").contains("The goals for `epoll`"));
-        assert!(file("gil.md").contains("| thread-pool | Python |"));
+        assert!(file("gil.md").contains("| thread-pool, Python |"));
         // What the runs record besides the rates.
         assert!(file("sweep.md").contains("The load generator's threads"));
         assert!(file("post.md").contains("Threads of each client: `ab` 1"));
@@ -458,7 +497,7 @@ mod tests {
         }
         all(&dir).unwrap();
         let file = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
-        assert!(file("post.md").contains("| `thread-pool` | `ab` |"));
+        assert!(file("post.md").contains("| `thread-pool`, `ab` |"));
         assert!(!file("post.md").contains("kernel's TCP counters"));
         assert!(!file("sweep.md").contains("Threads of each client"));
         assert!(file("omission.md").starts_with("*Not measured yet"));

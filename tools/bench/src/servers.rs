@@ -115,6 +115,17 @@ pub fn label(name: &str) -> String {
     }
 }
 
+/// The family a server's chart panel is: a listing's from the registry;
+/// nginx's event loop beside the readiness listings; the Python servers
+/// block.
+pub fn family(name: &str) -> testbed::Family {
+    match testbed::LISTINGS.iter().find(|l| l.name == name) {
+        Some(listing) => listing.family,
+        None if name.starts_with("nginx") => testbed::Family::Readiness,
+        None => testbed::Family::Blocking,
+    }
+}
+
 /// Where the Python reference servers are.
 pub fn python_dir() -> PathBuf {
     testbed::workspace().join("tools/bench/python")

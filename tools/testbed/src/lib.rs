@@ -25,5 +25,5 @@ mod server;
 pub use build::{release_build, workspace};
 pub use group::{Group, Stopped};
 pub use procfs::Holdings;
-pub use registry::{LISTINGS, Listing, Model, SHARED, listing};
+pub use registry::{Family, LISTINGS, Listing, Model, SHARED, listing};
 pub use server::Server;

@@ -32,6 +32,37 @@ pub struct Listing {
     /// that misbehave. The correctness tests skip it (one test checks that
     /// it answers), and the benchmark runs it only where a scenario asks.
     pub measuring_stick: bool,
+    /// The part of the book it belongs to, by what it waits with: the
+    /// benchmark's charts draw a panel for each.
+    pub family: Family,
+}
+
+/// What a server waits with: a blocking call per connection, readiness
+/// over many, the kernel's completions, or a runtime's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Blocking,
+    Readiness,
+    Completion,
+    Runtime,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [
+        Family::Blocking,
+        Family::Readiness,
+        Family::Completion,
+        Family::Runtime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Blocking => "blocking",
+            Family::Readiness => "readiness",
+            Family::Completion => "completion",
+            Family::Runtime => "runtime",
+        }
+    }
 }
 
 /// How a listing serves its clients, as far as a client can tell from
@@ -102,11 +133,16 @@ pub const LISTINGS: &[Listing] = &[
     Listing::new("uring", Model::EventLoop)
         .keep_alive()
         .threads(1)
-        .kernel_may_refuse(),
+        .kernel_may_refuse()
+        .family(Family::Completion),
+    // A runtime by hand: tasks, wakers and a reactor, on one thread.
     Listing::new("executor", Model::EventLoop)
         .keep_alive()
-        .threads(1),
-    Listing::new("tokio-tasks", Model::EventLoop).keep_alive(),
+        .threads(1)
+        .family(Family::Runtime),
+    Listing::new("tokio-tasks", Model::EventLoop)
+        .keep_alive()
+        .family(Family::Runtime),
     Listing::new("floor", Model::EventLoop)
         .keep_alive()
         .threads(1)
@@ -147,6 +183,10 @@ impl Listing {
             kernel_may_refuse: false,
             against_nginx: false,
             measuring_stick: false,
+            family: match model {
+                Model::EventLoop => Family::Readiness,
+                _ => Family::Blocking,
+            },
         }
     }
 
@@ -155,6 +195,10 @@ impl Listing {
             measuring_stick: true,
             ..self
         }
+    }
+
+    const fn family(self, family: Family) -> Listing {
+        Listing { family, ..self }
     }
 
     const fn keep_alive(self) -> Listing {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, threads_line};
+use super::{RATE, footer, kernel, threads_line};
 use crate::format::{count, latency, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{JsonLatency, Mode, Results, Sample, Scenario};
@@ -26,23 +26,40 @@ const OPEN: [&str; 3] = ["loadgen --rate", "oha -q", "wrk2 -R"];
 const LAG_GOAL: f64 = 1e-3;
 const RATE_GOAL: f64 = 0.01;
 
+/// The clients with a new connection per request (for the chapter that
+/// introduces the load generator, before keep-alive has been explained).
 pub fn clients(results: &Results) -> String {
+    part(results, Mode::Close)
+}
+
+/// The clients with keep-alive, for Results.
+pub fn clients_keep_alive(results: &Results) -> String {
+    part(results, Mode::KeepAlive)
+}
+
+/// One mode's tables, verdicts and notes.
+fn part(results: &Results, mode: Mode) -> String {
+    if !results.params.modes.contains(&mode) {
+        return format!(
+            "*Not measured yet with {}: run `cargo run --release -p bench -- clients`.*\n",
+            super::mode_words(mode)
+        );
+    }
     let server = results
         .servers
         .first()
         .map_or("linear", |s| s.name.as_str());
     let mut table = Table::new([
         left("Client"),
-        right("Connections"),
-        right("Requests/s (median)"),
-        right("Range"),
+        right("Load"),
+        right(RATE),
         right("vs `ab`"),
         right("Client CPU per request"),
         right("Server CPU per request"),
         right("Failed"),
     ]);
     let mut verdicts = Vec::new();
-    for &mode in &results.params.modes {
+    {
         for &c in &results.params.concurrency {
             let cells = CLOSED.map(|client| cell(results, server, client, mode, c, None));
             let ab = &cells[0];
@@ -53,8 +70,7 @@ pub fn clients(results: &Results) -> String {
                     Some(s) => table.row([
                         client,
                         what,
-                        count(s.rate),
-                        s.range(),
+                        s.rate_and_range(),
                         times(ab.stats().map_or(f64::NAN, |a| s.rate / a.rate)),
                         micros(s.client_cpu),
                         micros(s.server_cpu),
@@ -69,10 +85,11 @@ pub fn clients(results: &Results) -> String {
     let _ = writeln!(
         out,
         "\nAll against the `{server}` listing on 127.0.0.1, in closed loop (each \
-         connection sends its next request when the last is answered): `ab`, `oha` \
+         connection sends its next request when the last is answered), with the \
+         connections at once and the mode under *Load*: `ab`, `oha` \
          and the load generator (with its default threads, one per core, and with \
          one thread) send {} requests a run, `wrk -t2` runs for {} s; medians over \
-         the rounds, and the range of the rates. Client CPU is user plus system \
+         the rounds, and the range of the rounds' rates in brackets. Client CPU is user plus system \
          time of the client process; server CPU, of the server's process group.",
         count(results.params.requests as f64),
         results.params.wrk_seconds,
@@ -82,7 +99,7 @@ pub fn clients(results: &Results) -> String {
         results
             .samples
             .iter()
-            .filter(|s| CLOSED.contains(&s.client.as_str())),
+            .filter(|s| s.mode == mode && CLOSED.contains(&s.client.as_str())),
     );
     let _ = writeln!(
         out,
@@ -94,9 +111,9 @@ pub fn clients(results: &Results) -> String {
         let _ = writeln!(out, "- {v}");
     }
     if results.params.open_loop_seconds > 0.0 {
-        out += &open_loop(results, server);
+        out += &open_loop(results, server, mode);
     }
-    out += &kernel(results, results.samples.iter());
+    out += &kernel(results, results.samples.iter().filter(|s| s.mode == mode));
     footer(&mut out, results, Scenario::Clients);
     out
 }
@@ -165,7 +182,7 @@ fn corrected(s: &Sample) -> Option<JsonLatency> {
 }
 
 /// The open-loop table and the load generator's open-loop goal.
-fn open_loop(results: &Results, server: &str) -> String {
+fn open_loop(results: &Results, server: &str, mode: Mode) -> String {
     let mut out = String::new();
     let share = results.params.rate_share.unwrap_or(0.5);
     let _ = writeln!(
@@ -181,19 +198,25 @@ fn open_loop(results: &Results, server: &str) -> String {
         share * 100.0,
         results.params.open_loop_seconds,
     );
+    // Two tables, so that each fits the book's column: the rates, then the
+    // latencies.
     let mut table = Table::new([
         left("Client"),
         right("Load"),
-        right("Asked"),
+        right("Requests/s asked"),
         right("Achieved"),
+        right("Client CPU per request"),
+    ]);
+    let mut latencies = Table::new([
+        left("Client"),
+        right("Load"),
         right("Corrected p50"),
         right("p99"),
         right("Uncorrected p99"),
         right("Schedule lag p99"),
-        right("Client CPU per request"),
     ]);
     let mut goals = Vec::new();
-    for &mode in &results.params.modes {
+    {
         let c = results.params.concurrency.last().copied().unwrap_or(0);
         for client in OPEN {
             let what = format!("{c}, {}", mode.name());
@@ -214,6 +237,7 @@ fn open_loop(results: &Results, server: &str) -> String {
                     format!("no figures: {}", super::short(&e))
                 };
                 table.row_without_figures(&[&code, &what, &why]);
+                latencies.row_without_figures(&[&code, &what, &why]);
                 continue;
             }
             let asked = med(&runs, |s| s.open_loop.map(|o| o.rate_asked));
@@ -222,17 +246,21 @@ fn open_loop(results: &Results, server: &str) -> String {
                 s.open_loop.and_then(|o| o.schedule_lag).map(|l| l.p99)
             });
             table.row([
-                code,
-                what,
+                code.clone(),
+                what.clone(),
                 asked.map_or("—".into(), count),
                 achieved.map_or("—".into(), count),
+                micros(median(
+                    runs.iter().map(|s| s.client_cpu_per_request()).collect(),
+                )),
+            ]);
+            latencies.row([
+                code,
+                what,
                 latency(med(&runs, |s| corrected(s).map(|l| l.p50))),
                 latency(med(&runs, |s| corrected(s).map(|l| l.p99))),
                 latency(med(&runs, |s| s.p99)),
                 latency(lag),
-                micros(median(
-                    runs.iter().map(|s| s.client_cpu_per_request()).collect(),
-                )),
             ]);
             if client == "loadgen --rate" {
                 goals.push(open_goal(mode, &runs));
@@ -240,12 +268,14 @@ fn open_loop(results: &Results, server: &str) -> String {
         }
     }
     out += &table.finish();
+    out += "\nThe same runs' latencies:\n\n";
+    out += &latencies.finish();
     out += &threads_line(
         results,
         results
             .samples
             .iter()
-            .filter(|s| OPEN.contains(&s.client.as_str())),
+            .filter(|s| s.mode == mode && OPEN.contains(&s.client.as_str())),
     );
     let _ = writeln!(
         out,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, short, threads_line};
+use super::{RATE, footer, kernel, short, threads_line};
 use crate::format::{count, latency_of, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Kind, Mode, Results, Scenario};
@@ -12,11 +12,9 @@ use crate::stats::{Stats, cell};
 pub fn gil(results: &Results) -> String {
     let workers = results.params.workers.unwrap_or(8);
     let mut table = Table::new([
-        left("Model"),
-        left("Language"),
+        left("Model, language"),
         left("Client"),
-        right("Requests/s (median)"),
-        right("Range"),
+        right(RATE),
         right("Server CPU per request"),
         right("Latency p99"),
         right("Failed"),
@@ -35,16 +33,15 @@ pub fn gil(results: &Results) -> String {
             for client in ["ab", "loadgen"] {
                 let c = cell(results, &server, client, Mode::Close, 8, None);
                 let client_code = format!("`{client}`");
+                let who = format!("{model}, {language}");
                 match c.stats() {
                     None => {
-                        table.row_without_figures(&[model, language, &client_code, &c.absent()]);
+                        table.row_without_figures(&[&who, &client_code, &c.absent()]);
                     }
                     Some(s) => table.row([
-                        model.to_string(),
-                        language.into(),
+                        who.clone(),
                         client_code,
-                        count(s.rate),
-                        s.range(),
+                        s.rate_and_range(),
                         micros(s.server_cpu),
                         latency_of(client, s.p99),
                         s.failed(),

@@ -16,7 +16,7 @@ mod slow;
 mod sweep;
 mod uring_steps;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::format::{count, latency};
@@ -25,6 +25,7 @@ use crate::results::{Kernel, Kind, Mode, Results, Sample, Scenario, Status};
 use crate::servers;
 use crate::stats::{Cell, Stats, median};
 
+pub use clients::clients_keep_alive;
 pub use cpu::{BATCH_SERVER, cores, cpu};
 pub use models::models;
 pub use omission::{
@@ -47,6 +48,10 @@ pub fn scenario(scenario: Scenario, results: &Results) -> String {
     }
 }
 
+/// The heading of a column of [`Stats::rate_and_range`]: one column where
+/// the tables had two, so that they fit the book's column.
+const RATE: &str = "Requests/s, median (range)";
+
 /// What a table shows for a cell without figures.
 impl Cell {
     fn absent(&self) -> String {
@@ -62,6 +67,12 @@ impl Cell {
 impl Stats {
     fn range(&self) -> String {
         format!("{}–{}", count(self.low), count(self.high))
+    }
+
+    /// The median rate and, after it, the range of the rounds' rates: one
+    /// cell under [`RATE`], which the column wraps before the range.
+    fn rate_and_range(&self) -> String {
+        format!("{} ({})", count(self.rate), self.range())
     }
 
     /// Failed requests, and runs that failed as runs.
@@ -284,22 +295,30 @@ fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> S
         );
         return out;
     }
+    // One column says which runs, so that the table fits the book's column;
+    // it names the client only where the runs had more than one.
+    let clients: BTreeSet<&String> = troubled.iter().map(|(_, client, ..)| client).collect();
     let _ = writeln!(
         out,
         "\n**The kernel's TCP counters**, summed over the rounds, for the runs where one \
          of them moved (every other run: none). *Overflows*: handshakes completed into a \
-         full accept queue; *drops*: connections dropped at the listener; *SYN again*: \
+         full accept queue, then *drops*: connections dropped at the listener; *SYN again*: \
          SYNs and SYN-ACKs sent again, the first a second after the first try; \
          *resent*: segments sent again; *timeouts*: retransmission timers that \
          expired; *TIME_WAIT*: how the number of sockets in that state changed over a \
-         run (median).\n"
+         run (median).{}\n",
+        match clients.iter().next() {
+            Some(client) if clients.len() == 1 => format!(" The client: `{client}`."),
+            _ => String::new(),
+        }
     );
     let mut table = Table::new([
-        left("Server"),
-        left("Client"),
-        left("Load"),
-        right("Overflows"),
-        right("Drops"),
+        left(if clients.len() > 1 {
+            "Server, client, load"
+        } else {
+            "Server, load"
+        }),
+        right("Overflows, drops"),
         right("SYN again"),
         right("Resent"),
         right("Timeouts"),
@@ -308,12 +327,14 @@ fn kernel<'a>(results: &Results, samples: impl Iterator<Item = &'a Sample>) -> S
     for (server, client, load, runs) in troubled {
         let sum = |i: usize| count(runs.iter().map(|k| k.trouble()[i]).sum::<u64>() as f64);
         let wait = median(runs.iter().map(|k| k.time_wait as f64).collect());
+        let run = if clients.len() > 1 {
+            format!("{server}, `{client}`, {load}")
+        } else {
+            format!("{server}, {load}")
+        };
         table.row([
-            server.clone(),
-            format!("`{client}`"),
-            load.clone(),
-            sum(0),
-            sum(1),
+            run,
+            format!("{}, {}", sum(0), sum(1)),
             sum(2),
             sum(3),
             sum(4),

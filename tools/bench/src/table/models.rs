@@ -24,18 +24,17 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
         .iter()
         .find(|c| c.kind == SlowKind::Silent)
         .copied();
+    // The column to weigh first comes first; the longest wait shares its
+    // rate's cell, so that the table fits the book's column.
     let mut table = Table::new([
         left("Listing"),
+        right("Beside silent clients: p99"),
         right("New connection each: requests/s"),
         right("CPU per request"),
-        // One wider than the heading, as the tables have always had it.
         right(format!(
-            "Keep-alive, {KEEP_ALIVE_CLIENTS} clients: requests/s"
-        ))
-        .rule_width(35),
+            "Keep-alive, {KEEP_ALIVE_CLIENTS} clients: requests/s (longest wait)"
+        )),
         right("CPU per request"),
-        right("longest wait"),
-        right("Beside silent clients: p99"),
     ]);
     // Failed requests, if any, after a figure.
     let failed = |s: &Stats| {
@@ -62,18 +61,13 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
             KEEP_ALIVE_CLIENTS,
             None,
         );
-        let [ka_rate, ka_cpu, ka_max] = match keep_alive {
-            _ if !spec.keep_alive => [
-                "closes every connection".into(),
-                String::new(),
-                String::new(),
-            ],
+        let [ka_rate, ka_cpu] = match keep_alive {
+            _ if !spec.keep_alive => ["closes every connection".into(), String::new()],
             Cell::Stats(s) => [
-                count(s.rate) + &failed(&s),
+                format!("{}{} ({})", count(s.rate), failed(&s), latency(s.max)),
                 micros(s.server_cpu),
-                latency(s.max),
             ],
-            other => [other.absent(), String::new(), String::new()],
+            other => [other.absent(), String::new()],
         };
         let beside = silent.map(|case| cell(slow, server, "loadgen", Mode::Close, 8, Some(case)));
         let p99 = match beside {
@@ -83,12 +77,11 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
         };
         table.row([
             format!("`{server}`"),
+            p99,
             close_rate,
             close_cpu,
             ka_rate,
             ka_cpu,
-            ka_max,
-            p99,
         ]);
     }
     let mut out = table.finish();
@@ -100,7 +93,7 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
          [post.json](generated/post.json). *Keep-alive*: the sweep's \
          {KEEP_ALIVE_CLIENTS} clients reusing their connections, from \
          [sweep.json](generated/sweep.json), with the longest any request \
-         waited. *Beside silent clients*: {silent} hold connections open while \
+         waited in brackets. *Beside silent clients*: {silent} hold connections open while \
          8 normal clients run, from [slow.json](generated/slow.json). The \
          tables of [Results](results.md) have the ranges and the rest."
     );

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, mode_words, name, threads_line};
+use super::{RATE, footer, kernel, mode_words, name, threads_line};
 use crate::format::{count, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -18,10 +18,8 @@ const REFERENCE: &str = "nginx-1";
 pub fn nginx(results: &Results) -> String {
     let mut table = Table::new([
         left("Mode"),
-        left("Server"),
-        left("Client"),
-        right("Requests/s (median)"),
-        right("Range"),
+        left("Server, client"),
+        right(RATE),
         right("Server CPU per request"),
         right("Rate vs nginx"),
         right("CPU vs nginx"),
@@ -34,16 +32,16 @@ pub fn nginx(results: &Results) -> String {
             }
             let who = name(results, &s.name);
             if let Some(why) = absent(results, &s.name) {
-                table.row_without_figures(&[mode.name(), &who, "", why]);
+                table.row_without_figures(&[mode.name(), &who, why]);
                 continue;
             }
             for client in ["wrk", "loadgen"] {
                 let c = cell(results, &s.name, client, mode, 64, None);
                 let r = cell(results, REFERENCE, client, mode, 64, None);
-                let client = format!("`{client}`");
+                let who = format!("{who}, `{client}`");
                 match c.stats() {
                     None => {
-                        table.row_without_figures(&[mode.name(), &who, &client, &c.absent()]);
+                        table.row_without_figures(&[mode.name(), &who, &c.absent()]);
                     }
                     Some(st) => {
                         let (rate, cpu) = r.stats().map_or((f64::NAN, f64::NAN), |n| {
@@ -51,10 +49,8 @@ pub fn nginx(results: &Results) -> String {
                         });
                         table.row([
                             mode.name().into(),
-                            who.clone(),
-                            client,
-                            count(st.rate),
-                            st.range(),
+                            who,
+                            st.rate_and_range(),
                             micros(st.server_cpu),
                             times(rate),
                             times(cpu),

@@ -9,34 +9,37 @@ use crate::results::{Mode, Results, Scenario};
 use crate::stats::{absent, cell};
 
 pub fn slow(results: &Results) -> String {
-    let mut table = Table::new([
-        left("Server"),
-        left("Slow clients"),
-        right("Requests/s"),
-        right("Latency p50"),
-        right("p99"),
-        right("max"),
-        right("Failed"),
-        // One narrower than the heading, as the tables have always had it.
-        right("Slow clients dropped (all rounds)").rule_width(32),
-    ]);
+    // A table for each kind of slow client, so that each fits the column.
+    let mut out = String::new();
     for (i, case) in results.params.slow.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}**Beside {case}:**\n",
+            if i == 0 { "" } else { "\n" }
+        );
+        let mut table = Table::new([
+            left("Server"),
+            right("Requests/s"),
+            right("Latency p50"),
+            right("p99"),
+            right("max"),
+            right("Failed"),
+            right("Slow clients dropped (all rounds)"),
+        ]);
         for s in &results.servers {
             let who = name(results, &s.name);
             if let Some(why) = absent(results, &s.name) {
                 // Once is enough.
                 if i == 0 {
-                    table.row_without_figures(&[&who, "", why]);
+                    table.row_without_figures(&[&who, why]);
                 }
                 continue;
             }
             let c = cell(results, &s.name, "loadgen", Mode::Close, 8, Some(*case));
-            let case = case.to_string();
             match c.stats() {
-                None => table.row_without_figures(&[&who, &case, &c.absent()]),
+                None => table.row_without_figures(&[&who, &c.absent()]),
                 Some(st) => table.row([
                     who,
-                    case,
                     count(st.rate),
                     latency(st.p50),
                     latency(st.p99),
@@ -46,8 +49,8 @@ pub fn slow(results: &Results) -> String {
                 ]),
             }
         }
+        out += &table.finish();
     }
-    let mut out = table.finish();
     let _ = writeln!(
         out,
         "\nThe slow clients connect first and stay for {} s at most; meanwhile the \

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{footer, kernel, mode_words, name, threads_line};
-use crate::format::{count, latency, micros};
+use crate::format::{count, latency, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
 use crate::stats::median;
@@ -79,6 +79,7 @@ pub fn sweep(results: &Results) -> String {
             ""
         }
     );
+    out += &fall(results);
     out += &threads_line(results, results.samples.iter());
     out += &calibration(results);
     let _ = writeln!(
@@ -90,6 +91,139 @@ pub fn sweep(results: &Results) -> String {
     footer(&mut out, results, Scenario::Sweep);
     out
 }
+
+/// Which servers' rates fell at the most clients, with a new connection per
+/// request, and what fell with them: whether their CPU per request rose
+/// (the machine full) or the kernel's listen overflows (the accept queue
+/// full). Nothing for a results file without the kernel's counters.
+fn fall(results: &Results) -> String {
+    let (Some(&top), true) = (
+        results.params.concurrency.last(),
+        results.params.concurrency.len() > 1,
+    ) else {
+        return String::new();
+    };
+    // Per server: its best level and rate, its rate and CPU at the top,
+    // and the listen overflows of its runs past its best level.
+    let mut fell = Vec::new();
+    let mut held = Vec::new();
+    for server in results.measured() {
+        let stats: Vec<(usize, Stats)> = results
+            .params
+            .concurrency
+            .iter()
+            .filter_map(|&c| {
+                let cell = cell(results, server, "loadgen", Mode::Close, c, None);
+                cell.stats().map(|s| (c, s.clone()))
+            })
+            .collect();
+        let (Some(best), Some((c, last))) = (
+            stats.iter().max_by(|a, b| a.1.rate.total_cmp(&b.1.rate)),
+            stats.last(),
+        ) else {
+            continue;
+        };
+        if *c != top {
+            continue;
+        }
+        let overflows: Option<u64> = results
+            .samples
+            .iter()
+            .filter(|s| {
+                s.server == server
+                    && s.client == "loadgen"
+                    && s.mode == Mode::Close
+                    && s.concurrency > best.0
+                    && s.usable()
+            })
+            .map(|s| s.kernel.map(|k| k.listen_overflows))
+            .sum();
+        let entry = (
+            name(results, server),
+            last.server_cpu / best.1.server_cpu,
+            overflows,
+        );
+        if last.rate < FELL * best.1.rate {
+            fell.push(entry);
+        } else {
+            held.push(entry);
+        }
+    }
+    if fell.is_empty() || fell.iter().chain(&held).any(|(_, _, o)| o.is_none()) {
+        return String::new();
+    }
+    let names = |list: &[(String, f64, Option<u64>)]| {
+        list.iter()
+            .map(|(n, ..)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let overflows = |list: &[(String, f64, Option<u64>)]| {
+        count(list.iter().filter_map(|(.., o)| *o).sum::<u64>() as f64)
+    };
+    let (low, high) = fell
+        .iter()
+        .map(|(_, r, _)| *r)
+        .fold((f64::INFINITY, 0.0f64), |(l, h), r| (l.min(r), h.max(r)));
+    let mut text = format!(
+        "\n**The fall**, with a new connection per request: {} of {} servers served \
+         less than {}% of their best rate at {top} clients ({}). At {top} clients \
+         their server CPU per request was {} to {} what it was at their best level, \
+         and their runs past that level counted {} listen overflows in all",
+        fell.len(),
+        fell.len() + held.len(),
+        (FELL * 100.0).round(),
+        names(&fell),
+        times(low),
+        times(high),
+        overflows(&fell),
+    );
+    if held.is_empty() {
+        text += ".";
+    } else {
+        let _ = write!(
+            text,
+            "; the servers that held their rate ({}) counted {}.",
+            names(&held),
+            overflows(&held)
+        );
+    }
+    let rose: Vec<&str> = fell
+        .iter()
+        .filter(|(_, r, _)| *r > ROSE)
+        .map(|(n, ..)| n.as_str())
+        .collect();
+    let overflowed = fell.iter().all(|(.., o)| o.is_some_and(|o| o > 0));
+    if overflowed && rose.len() < fell.len() {
+        let _ = write!(
+            text,
+            " Every one of them overflowed its accept queue, and {}: a rate that falls \
+             while CPU per request stays level is not a machine that is full, but \
+             connections waiting in a full accept queue, each for the kernel to retry its \
+             handshake a second later (the counters below).",
+            if rose.is_empty() {
+                "none spent more than a quarter more CPU per request".to_string()
+            } else {
+                format!(
+                    "only {} spent more than a quarter more CPU per request",
+                    rose.join(", ")
+                )
+            }
+        );
+    } else {
+        text += " Not every server that fell overflowed its accept queue with its CPU per \
+                 request level, so the figures do not put the fall down to the backlog alone.";
+    }
+    text + "\n"
+}
+
+/// A server whose rate at the most clients is below this share of its
+/// best has fallen.
+const FELL: f64 = 0.75;
+
+/// CPU per request at the most clients above this multiple of that at the
+/// best level has risen.
+const ROSE: f64 = 1.25;
 
 /// How the load generator's threads were chosen: its rate with each number
 /// of threads tried, per server and mode, the chosen one in bold.
