@@ -1,6 +1,6 @@
-//! What is particular to the two listings beyond readiness, `uring` and
-//! `tokio-tasks`: the io_uring listing says in one line why it cannot run
-//! where the kernel refuses io_uring, and both let connections go
+//! What is particular to the listings beyond readiness, `uring`, `executor`
+//! and `tokio-tasks`: the io_uring listing says in one line why it cannot run
+//! where the kernel refuses io_uring, and all let connections go
 //! (descriptors, buffers and all) when clients fall silent. How they keep
 //! connections open is checked with every other keep-alive listing's, in
 //! `tests/keep_alive.rs`.
@@ -69,7 +69,7 @@ macro_rules! keep_alive_rows {
     )*};
 }
 
-keep_alive_rows!(uring, tokio_tasks);
+keep_alive_rows!(uring, executor, tokio_tasks);
 
 /// Runs `uring` with a seccomp filter that makes `io_uring_setup` fail
 /// with `errno`, as a container's filter might, and returns what it did.

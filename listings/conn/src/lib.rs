@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockFlag;
 use socket2::SockRef;
 
-use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES, Requests};
+use wire::{HEAD_LIMIT, HEAD_TIMEOUT, LINGER, LINGER_BYTES, Requests, Work};
 
 // ANCHOR: interest
 /// What a connection waits for next.
@@ -55,6 +55,8 @@ pub struct Conn {
     /// When the connection is given up: [`HEAD_TIMEOUT`] after it was
     /// accepted or last had a response written, [`LINGER`] once it lingers.
     deadline: Instant,
+    /// The last read filled the buffer: the client may have sent more.
+    full: bool,
 }
 
 /// Where a connection is in its life. It starts open, may be closing
@@ -91,8 +93,40 @@ impl Conn {
             written: 0,
             state: State::Open,
             deadline: now + HEAD_TIMEOUT,
+            full: false,
         }
     }
+
+    // ANCHOR: handing_off
+    /// A connection whose requests' work is done elsewhere: when a request
+    /// asks for work, [`Conn::on_ready`] stops reading and answering, and
+    /// [`Conn::work`] says what to do. Once it is done, [`Conn::work_done`]
+    /// adds its response; the next `on_ready` writes it and goes on.
+    pub fn handing_off(now: Instant) -> Conn {
+        Conn {
+            requests: Requests::handing_off(),
+            ..Conn::new(now)
+        }
+    }
+
+    /// The work this connection waits for, if it does.
+    pub fn work(&self) -> Option<Work> {
+        self.requests.handed_out()
+    }
+
+    /// The work [`Conn::work`] said is done: its response is owed, and the
+    /// requests received after it are answered, up to the next that asks
+    /// for work. Returns what to do next, as [`Conn::received`] does.
+    pub fn work_done(&mut self) -> Interest {
+        if self.requests.done(&mut self.out) {
+            self.state = State::Closing {
+                unread: self.filled > 0 || self.full,
+            };
+            return Interest::Write;
+        }
+        self.answer()
+    }
+    // ANCHOR_END: handing_off
 
     /// When the event loop must close this connection if it is still open.
     pub fn deadline(&self) -> Instant {
@@ -163,6 +197,9 @@ impl Conn {
                 // and another read now would say `WouldBlock` (or 0, if the
                 // client's FIN came with its last bytes: see above). A
                 // lingering one reads on: a read of 0 lets it close at once.
+                // Or a request waits for its work, done elsewhere: the
+                // next request is not read before this one is answered.
+                Interest::Read if self.work().is_some() => return Ok(Interest::Read),
                 Interest::Read if self.state == State::Open && drained => {
                     return Ok(Interest::Read);
                 }
@@ -228,14 +265,19 @@ impl Conn {
         }
         debug_assert!(!self.closing(), "nothing is read while closing");
         // A read that took all the room there was may have left more.
-        let full = n == self.buf.len() - self.filled;
+        self.full = n == self.buf.len() - self.filled;
         self.filled += n;
+        self.answer()
+    }
+
+    /// Answers the complete requests in the buffer, and keeps the rest.
+    fn answer(&mut self) -> Interest {
         let unanswered = &self.buf[..self.filled];
         let answered = self.requests.answer(unanswered, &mut self.out);
         self.buf.copy_within(answered.used..self.filled, 0);
         self.filled -= answered.used;
         if answered.close {
-            let unread = self.filled > 0 || full;
+            let unread = self.filled > 0 || self.full;
             self.state = State::Closing { unread };
         }
         // While the client is not taking what it is owed, nothing more is
@@ -650,6 +692,30 @@ mod tests {
         assert_eq!(conn.on_ready(&server), Interest::Close);
         drop(server);
         assert_eq!(read_all(&mut client), RESPONSE_KEEP_ALIVE);
+    }
+
+    /// Work handed off: nothing is read or answered past the request that
+    /// waits for it, and once it is done, the responses go out in order.
+    #[test]
+    fn work_done_elsewhere() {
+        let (mut client, server) = pair();
+        let mut conn = Conn::handing_off(Instant::now());
+        client
+            .write_all(
+                b"GET /cpu/1 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+            )
+            .unwrap();
+        assert_eq!(settle(&mut conn, &server), Interest::Read);
+        assert_eq!(conn.work(), Some(Work::Cpu(Duration::from_micros(1))));
+        assert_eq!(conn.on_ready(&server), Interest::Read);
+        assert_eq!(conn.work_done(), Interest::Write);
+        assert_eq!(conn.work(), None);
+        assert_eq!(conn.on_ready(&server), Interest::Close);
+        drop(server);
+        assert_eq!(
+            read_all(&mut client),
+            [RESPONSE_KEEP_ALIVE, RESPONSE].concat()
+        );
     }
 
     #[test]

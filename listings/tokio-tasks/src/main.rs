@@ -4,8 +4,10 @@
 //! through the mio crate) wakes it when the socket is, and its scheduler
 //! runs it on whichever worker thread is free.
 //!
-//! Run it with `cargo run --release -p tokio-tasks -- [ADDR]`: it listens on ADDR
-//! (default `127.0.0.1:9527`).
+//! Run it with `cargo run --release -p tokio-tasks -- [ADDR [spawn-blocking]]`:
+//! it listens on ADDR (default `127.0.0.1:9527`). The work a request asks
+//! for (`/cpu/N`, `/sleep/N`) is done in its task, on a worker thread,
+//! unless `spawn-blocking` is given: then on tokio's blocking pool.
 
 use std::io;
 use std::time::Duration;
@@ -21,7 +23,17 @@ const PAUSE: Duration = Duration::from_millis(10);
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1);
+    let mut args = std::env::args().skip(1);
+    let addr = args.next();
+    let blocking_pool = match args.next().as_deref() {
+        None => false,
+        Some("spawn-blocking") => true,
+        Some(other) => {
+            let what =
+                format!("the second argument may be spawn-blocking, not {other:?}");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+        }
+    };
     // Bound as every listing binds, then handed to tokio, which wants it
     // non-blocking.
     let listener = wire::listen(addr.as_deref())?;
@@ -36,7 +48,7 @@ async fn main() -> io::Result<()> {
                 // in a queue, not a thread. Its errors concern its client
                 // only.
                 tokio::spawn(async move {
-                    let _ = serve(stream).await;
+                    let _ = serve(stream, blocking_pool).await;
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -51,10 +63,14 @@ async fn main() -> io::Result<()> {
 /// Serves one connection: answers requests in order for as long as the
 /// client keeps it open, each request (head and body) within
 /// [`HEAD_TIMEOUT`] of the accept or of the last response.
-async fn serve(mut stream: TcpStream) -> io::Result<()> {
+async fn serve(mut stream: TcpStream, blocking_pool: bool) -> io::Result<()> {
     let mut buf = vec![0u8; HEAD_LIMIT];
     let mut filled = 0;
-    let mut requests = Requests::default();
+    let mut requests = if blocking_pool {
+        Requests::handing_off()
+    } else {
+        Requests::default()
+    };
     let mut out = Vec::new();
     loop {
         // ANCHOR: timeout
@@ -103,6 +119,16 @@ async fn read_requests(
         let answered = requests.answer(&buf[..*filled], out);
         buf.copy_within(answered.used..*filled, 0);
         *filled -= answered.used;
+        // ANCHOR: spawn_blocking
+        if let Some(work) = requests.handed_out() {
+            // On a thread of the blocking pool; this task is parked
+            // meanwhile, and its worker runs other tasks.
+            tokio::task::spawn_blocking(move || work.run()).await?;
+            // Its response is sent before the requests after it are
+            // answered, at the next call.
+            return Ok(Some(requests.done(out)));
+        }
+        // ANCHOR_END: spawn_blocking
         if !out.is_empty() {
             return Ok(Some(answered.close));
         }

@@ -340,6 +340,9 @@ pub struct Answered {
 pub struct Requests {
     /// The request whose body is being read, if one is.
     reading: Option<Body>,
+    /// Whether work is handed off rather than done here: see
+    /// [`Requests::handing_off`].
+    hand_off: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -370,6 +373,10 @@ impl Requests {
                     return Answered { used, close: false };
                 }
                 // The request is complete: do what it asks, then answer it.
+                // Or, handing work off, stop here until it is done.
+                if self.hand_off && body.work != Work::Nothing {
+                    return Answered { used, close: false };
+                }
                 let Body {
                     keep_alive, work, ..
                 } = *body;
@@ -403,6 +410,46 @@ impl Requests {
     }
 }
 // ANCHOR_END: answer
+
+// ANCHOR: hand_off
+impl Requests {
+    /// Requests whose work is done elsewhere: [`Requests::answer`] stops at
+    /// a complete request that asks for work, before doing it, and answers
+    /// nothing more until [`Requests::done`] says it is done. What to do
+    /// is [`Requests::handed_out`]. The order of the responses stays the
+    /// order of the requests.
+    pub fn handing_off() -> Requests {
+        Requests {
+            hand_off: true,
+            ..Requests::default()
+        }
+    }
+
+    /// The work of the request `answer` stopped at, if it did.
+    pub fn handed_out(&self) -> Option<Work> {
+        match self.reading {
+            Some(body) if self.hand_off && body.left == 0 => Some(body.work),
+            _ => None,
+        }
+    }
+
+    /// The work handed out is done: appends its request's response to
+    /// `out`, and returns whether it ends the connection. Then `answer`
+    /// goes on with the requests after it.
+    pub fn done(&mut self, out: &mut Vec<u8>) -> bool {
+        debug_assert!(self.handed_out().is_some(), "no work was handed out");
+        let Some(Body { keep_alive, .. }) = self.reading.take() else {
+            return false;
+        };
+        out.extend_from_slice(if keep_alive {
+            RESPONSE_KEEP_ALIVE
+        } else {
+            RESPONSE
+        });
+        !keep_alive
+    }
+}
+// ANCHOR_END: hand_off
 
 // ANCHOR: listen
 /// How many connections the kernel may hold for a server that has not yet
@@ -1052,6 +1099,43 @@ mod tests {
             }
         );
         assert_eq!(out, [RESPONSE_KEEP_ALIVE, BAD_REQUEST].concat());
+    }
+
+    /// Handing work off: `answer` stops before a request that asks for
+    /// work, and goes on, in order, once it is done.
+    #[test]
+    fn work_handed_off() {
+        let pipelined = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\
+GET /sleep/5 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n";
+        let mut requests = Requests::handing_off();
+        let mut out = Vec::new();
+        let answered = requests.answer(pipelined, &mut out);
+        assert_eq!(
+            answered,
+            Answered {
+                used: 61,
+                close: false
+            }
+        );
+        assert_eq!(out, RESPONSE_KEEP_ALIVE);
+        let work = Work::Sleep(Duration::from_millis(5));
+        assert_eq!(requests.handed_out(), Some(work));
+        // Nothing more is answered until the work is done.
+        let rest = &pipelined[answered.used..];
+        assert_eq!(requests.answer(rest, &mut out).used, 0);
+        assert!(!requests.done(&mut out));
+        assert_eq!(requests.handed_out(), None);
+        assert!(requests.answer(rest, &mut out).close);
+        let want = [RESPONSE_KEEP_ALIVE, RESPONSE_KEEP_ALIVE, RESPONSE].concat();
+        assert_eq!(out, want);
+        // A request without work, or with its body still to come, is not
+        // handed out.
+        let post = b"POST /cpu/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na";
+        let mut requests = Requests::handing_off();
+        assert_eq!(requests.answer(post, &mut out).used, post.len());
+        assert_eq!(requests.handed_out(), None);
+        requests.answer(b"b", &mut out);
+        assert!(requests.handed_out().is_some());
     }
 
     /// A body is not a request, whatever it looks like.

@@ -125,11 +125,21 @@ pub const LISTINGS: &[Listing] = &[
         .keep_alive()
         .takes_workers()
         .threads(Listing::TEST_WORKERS + 2),
+    // The loop, and the pool that does the work it hands off.
+    Listing::new("epoll-offload", Model::EventLoop)
+        .keep_alive()
+        .takes_workers()
+        .threads(Listing::TEST_WORKERS + 1),
     Listing::new("uring", Model::EventLoop)
         .keep_alive()
         .threads(1)
         .kernel_may_refuse()
         .family(Family::Completion),
+    // A runtime by hand: tasks, wakers and a reactor, on one thread.
+    Listing::new("executor", Model::EventLoop)
+        .keep_alive()
+        .threads(1)
+        .family(Family::Runtime),
     Listing::new("tokio-tasks", Model::EventLoop)
         .keep_alive()
         .family(Family::Runtime),

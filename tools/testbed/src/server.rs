@@ -42,7 +42,27 @@ impl Server {
         extra_args: &[&str],
         max_fds: Option<u64>,
     ) -> io::Result<Server> {
+        Server::start_command(Command::new(program), program, extra_args, max_fds)
+    }
+
+    /// Like [`Server::start`], with `vars` added to the server's
+    /// environment (`TOKIO_WORKER_THREADS`, say).
+    pub fn start_with_env(
+        program: &Path,
+        extra_args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> io::Result<Server> {
         let mut command = Command::new(program);
+        command.envs(vars.iter().copied());
+        Server::start_command(command, program, extra_args, None)
+    }
+
+    fn start_command(
+        mut command: Command,
+        program: &Path,
+        extra_args: &[&str],
+        max_fds: Option<u64>,
+    ) -> io::Result<Server> {
         if let Some(max) = max_fds {
             // SAFETY: runs in the child between fork and exec, where only
             // async-signal-safe calls are allowed: setrlimit is a plain
