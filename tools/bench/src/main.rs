@@ -15,7 +15,10 @@
 //! - `nginx`: the book's goals against nginx's single worker;
 //! - `gil`: the post's models in Python beside the same models in Rust;
 //! - `omission`: coordinated omission, shown: a constant-rate run with the
-//!   server stopped for a second in the middle.
+//!   server stopped for a second in the middle;
+//! - `idle`, `handler`, `load`, `backlog`: the questions the model chapters
+//!   raise (what idle connections cost, what a slow handler does, latency
+//!   against offered load, the listen backlog's one-second cliff).
 //!
 //! Runs are interleaved (A B C, A B C, ...), each with a fresh server, so
 //! that a machine that gets busier or quieter does not favour whoever ran
@@ -26,6 +29,7 @@
 
 mod chart;
 mod format;
+mod idle;
 mod machine;
 mod markdown;
 mod progress;
@@ -58,6 +62,10 @@ commands:
   nginx     the book's goals against nginx with one worker (wrk -t2 -c64)
   gil       the post's models in Python beside the same models in Rust
   omission  a constant-rate run with the server stopped for a second
+  idle      a fixed open-loop load beside 0 to 10,000 idle connections
+  handler   every listing at /cpu/1000 and /sleep/10: a slow handler
+  load      latency against offered load, open loop, past saturation
+  backlog   LISTEN_BACKLOG 128 and 1024 against 256 and 1024 clients
   render    draw the tables and charts again from the results files
 
 options:

@@ -31,11 +31,20 @@ pub enum Scenario {
     /// Coordinated omission, shown: a constant-rate run with the server
     /// stopped (SIGSTOP) for a second in the middle.
     Omission,
+    /// What epoll buys: a fixed load beside idle keep-alive connections.
+    Idle,
+    /// What a slow handler does: every listing at a CPU-bound and at a
+    /// blocking target.
+    Handler,
+    /// Latency against offered load, open loop, up to past saturation.
+    Load,
+    /// The listen backlog and the one-second SYN retry.
+    Backlog,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Clients,
         Scenario::Post,
         Scenario::Sweep,
@@ -43,6 +52,10 @@ impl Scenario {
         Scenario::Nginx,
         Scenario::Gil,
         Scenario::Omission,
+        Scenario::Idle,
+        Scenario::Handler,
+        Scenario::Load,
+        Scenario::Backlog,
     ];
 
     /// As the command line, the results file and its name have it.
@@ -55,6 +68,10 @@ impl Scenario {
             Scenario::Nginx => "nginx",
             Scenario::Gil => "gil",
             Scenario::Omission => "omission",
+            Scenario::Idle => "idle",
+            Scenario::Handler => "handler",
+            Scenario::Load => "load",
+            Scenario::Backlog => "backlog",
         }
     }
 }
@@ -186,6 +203,27 @@ pub struct Params {
     /// How the load generator's threads were chosen per server (`sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationParams>,
+    /// The idle connections held beside the load (`idle`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<usize>,
+    /// The request targets asked for, where not `/` (`handler`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// The listen backlogs the servers were given (`backlog`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backlogs: Vec<u32>,
+    /// The open-loop rates, as shares of each server's closed-loop
+    /// maximum found by a probe run just before (`load`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<f64>,
+    /// The p99 latency under which a rate counts as served well (`load`),
+    /// in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_bound: Option<f64>,
+    /// How long each closed-loop run lasted, in seconds, where runs are
+    /// timed rather than counted (`handler`, `load`'s probes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closed_loop_seconds: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -371,6 +409,21 @@ pub struct Sample {
     /// seconds, as it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<f64>,
+    /// Idle connections held open beside the run (`idle`); what the
+    /// server did to them is in `slow_clients`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<usize>,
+    /// The request target, where not `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The listen backlog the server was given (`LISTEN_BACKLOG`), where
+    /// the run chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u32>,
+    /// An open-loop run's rate as a share of the closed-loop rate it was
+    /// taken from (`load`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
 }
 
 impl Sample {
@@ -410,6 +463,10 @@ impl Sample {
             open_loop: None,
             kernel: None,
             pause: None,
+            idle: None,
+            path: None,
+            backlog: None,
+            share: None,
         }
     }
 

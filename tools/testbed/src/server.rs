@@ -42,7 +42,27 @@ impl Server {
         extra_args: &[&str],
         max_fds: Option<u64>,
     ) -> io::Result<Server> {
+        Server::start_with(program, extra_args, max_fds, &[])
+    }
+
+    /// Like [`Server::start`], with these environment variables set for
+    /// the server (`LISTEN_BACKLOG`, for the benchmark's backlog runs).
+    pub fn start_env(
+        program: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<Server> {
+        Server::start_with(program, extra_args, None, env)
+    }
+
+    fn start_with(
+        program: &Path,
+        extra_args: &[&str],
+        max_fds: Option<u64>,
+        env: &[(&str, &str)],
+    ) -> io::Result<Server> {
         let mut command = Command::new(program);
+        command.envs(env.iter().copied());
         if let Some(max) = max_fds {
             // SAFETY: runs in the child between fork and exec, where only
             // async-signal-safe calls are allowed: setrlimit is a plain
