@@ -627,6 +627,10 @@ mod tests {
                 Scenario::Omission,
                 include_str!("../fixtures/omission.json"),
             ),
+            (Scenario::Idle, include_str!("../fixtures/idle.json")),
+            (Scenario::Handler, include_str!("../fixtures/handler.json")),
+            (Scenario::Load, include_str!("../fixtures/load.json")),
+            (Scenario::Backlog, include_str!("../fixtures/backlog.json")),
         ];
         for (scenario, text) in files {
             let results = Results::from_json(text).unwrap();

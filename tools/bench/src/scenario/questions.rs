@@ -37,7 +37,7 @@ const IDLE_SECONDS: u64 = 3;
 
 /// Descriptors `select`'s process holds besides connections: standard
 /// streams, the listener, and some to spare.
-const SELECT_SPARE: usize = 16;
+const SELECT_SPARE: usize = 8;
 
 /// The targets of `handler`: a millisecond of computing, and ten
 /// milliseconds blocked in one call.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, name, threads_line};
+use super::{footer, name, threads_line};
 use crate::format::{count, latency};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Sample, Scenario};
@@ -107,7 +107,7 @@ pub fn handler(results: &Results) -> String {
     out += &threads_line(results, results.samples.iter());
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results);
-    out += &kernel(results, results.samples.iter());
+    out += &super::idle::counters(results);
     footer(&mut out, results, Scenario::Handler);
     out
 }

@@ -3,22 +3,24 @@
 
 use std::fmt::Write;
 
-use super::{footer, kernel, name};
+use super::{footer, name};
 use crate::format::{count, latency, micros, times};
 use crate::markdown::{Column, Table, left, right};
 use crate::results::{Mode, Results, Sample, Scenario};
 use crate::stats::{Cell, absent, cell_where, median};
 
 /// CPU per request that grows by more than this from no idle connections
-/// to the most counts as growing with them; by less than `FLAT`, as not.
+/// to the most counts as growing with them.
 const GROWS: f64 = 2.0;
-const FLAT: f64 = 1.5;
 
-/// The models whose chapters predict each: select and poll hand the kernel
-/// every descriptor at every wait; epoll, io_uring and tokio (on epoll)
-/// are told only of the ready ones.
+/// The models that should pay for every idle connection at every wait
+/// (select and poll hand the kernel every descriptor), and those that
+/// should pay next to nothing for one (epoll, io_uring and tokio, on
+/// epoll, hear only of the ready ones): less than this share of what the
+/// first pay per idle connection.
 const PREDICT_GROWS: [&str; 2] = ["select", "poll"];
 const PREDICT_FLAT: [&str; 4] = ["epoll", "epoll-edge", "uring", "tokio-tasks"];
+const SHARE: f64 = 0.1;
 
 /// The open-loop runs of one server beside `idle` idle connections.
 pub fn runs<'a>(results: &'a Results, server: &str, idle: usize) -> Vec<&'a Sample> {
@@ -33,6 +35,47 @@ pub fn runs<'a>(results: &'a Results, server: &str, idle: usize) -> Vec<&'a Samp
 pub fn median_of(runs: &[&Sample], f: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
     let v: Vec<f64> = runs.iter().filter_map(|s| f(s)).collect();
     (!v.is_empty()).then(|| median(v))
+}
+
+/// What the kernel's TCP counters said of the runs, in a sentence (the
+/// shared counters table is wider than the column of a chapter of its
+/// own): the sums over every run, and the servers in whose runs they moved.
+pub fn counters(results: &Results) -> String {
+    let runs: Vec<&Sample> = results
+        .samples
+        .iter()
+        .filter(|s| s.usable() && s.kernel.is_some())
+        .collect();
+    if runs.is_empty() {
+        return String::new();
+    }
+    let mut sums = [0u64; 5];
+    let mut servers: Vec<String> = Vec::new();
+    for s in &runs {
+        let k = s.kernel.expect("filtered");
+        for (sum, n) in sums.iter_mut().zip(k.trouble()) {
+            *sum += n;
+        }
+        let who = name(results, &s.server);
+        if k.any_trouble() && !servers.contains(&who) {
+            servers.push(who);
+        }
+    }
+    if servers.is_empty() {
+        return "\n**The kernel's TCP counters** moved for no listen overflow or drop, no SYN \
+                or segment sent again and no retransmission timeout, in any run.\n"
+            .into();
+    }
+    let [overflows, drops, syn, resent, timeouts] = sums.map(|n| count(n as f64));
+    format!(
+        "\n**The kernel's TCP counters**, summed over every run: {overflows} listen \
+         overflows, {drops} drops at the listener, {syn} SYNs or SYN-ACKs sent again, \
+         {resent} segments sent again, {timeouts} retransmission timeouts; they moved in \
+         runs of {}. They count the whole machine's loopback; \
+         [the JSON file](generated/{}.json) has them run by run.\n",
+        servers.join(", "),
+        results.scenario
+    )
 }
 
 /// The p99 from when each request was due.
@@ -101,29 +144,38 @@ pub fn idle(results: &Results) -> String {
         }
     });
     let rate = p.rate.unwrap_or(f64::NAN);
+    let c = p.concurrency.first().copied().unwrap_or(0);
+    let closers: Vec<String> = results
+        .servers
+        .iter()
+        .filter(|s| !s.keep_alive)
+        .map(|s| name(results, &s.name))
+        .collect();
+    let closers = if closers.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", closers.join(", "))
+    };
     let _ = writeln!(
         out,
-        "\nThe load: the load generator in open loop at {} requests per second over {} \
-         keep-alive connections for {} s (`loadgen --rate {} -d {} -c {} -k`). Each idle \
-         connection is a real established connection: to a server that keeps \
-         connections alive it sends one request, reads the answer, and later sends \
-         one more with all the others at once, just before the load starts; to a server \
-         that closes after one answer (`thread-per-connection`) it sends nothing, and \
-         the load starts once the server holds them all. Either way the load ends \
-         within three seconds of the idle connections' last request (or of the server \
-         taking them), before the servers' five-second head deadline can close them.",
-        count(rate),
-        p.concurrency.first().copied().unwrap_or(0),
-        p.open_loop_seconds,
+        "\nThe load: the load generator in open loop at {} requests per second over {c} \
+         keep-alive connections for {} s (`loadgen --rate {rate:.0} -d {} -c {c} -k`). \
+         Each idle connection is a real established connection: to a server that keeps \
+         connections alive it sends one request, reads the answer, and later sends one \
+         more with all the others at once, just before the load starts; to a server that \
+         closes after one answer{closers} it sends nothing, and the load starts once the \
+         server holds them all. Either way the load starts right after and is over before \
+         the servers' five-second head deadline (`wire::HEAD_TIMEOUT`) can close an idle \
+         connection; each is then checked, still open or not.",
         count(rate),
         p.open_loop_seconds,
-        p.concurrency.first().copied().unwrap_or(0),
+        p.open_loop_seconds,
     );
     out += &health(results, rate);
     let _ = writeln!(out, "\nLimits of the run: {}.", results.limits.describe());
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results);
-    out += &kernel(results, results.samples.iter());
+    out += &counters(results);
     footer(&mut out, results, Scenario::Idle);
     out
 }
@@ -167,12 +219,30 @@ fn health(results: &Results, rate: f64) -> String {
             short.join(", ")
         );
     }
+    let droppers: Vec<String> = usable
+        .iter()
+        .filter(|s| s.slow_clients.is_some_and(|r| r.dropped > 0))
+        .map(|s| {
+            let r = s.slow_clients.expect("filtered");
+            format!(
+                "{} of {} in a run of {}",
+                count(r.dropped as f64),
+                count(r.connected as f64),
+                name(results, &s.server)
+            )
+        })
+        .collect();
     let _ = writeln!(
         out,
         " Of the {} idle connections opened over all runs, the servers closed {} before \
-         the run ended.",
+         the run ended{}.",
         count(held as f64),
-        count(dropped as f64)
+        count(dropped as f64),
+        if droppers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", droppers.join("; "))
+        }
     );
     let failed: Vec<String> = results
         .samples
@@ -206,65 +276,117 @@ fn growth(results: &Results, server: &str) -> Option<(f64, usize, f64)> {
     (most != *first).then_some((base, most, top))
 }
 
+/// Seconds of CPU each idle connection added to every request.
+fn per_idle(results: &Results, server: &str) -> Option<f64> {
+    growth(results, server).map(|(base, most, top)| (top - base) / most as f64)
+}
+
+/// "84 ns", "1.2 ns", "-3 ns".
+fn nanos(seconds: f64) -> String {
+    let ns = seconds * 1e9;
+    if ns.abs() < 10.0 {
+        format!("{ns:.1} ns")
+    } else {
+        format!("{} ns", count(ns))
+    }
+}
+
 /// The generated reading: each server's growth, and the chapters'
 /// prediction held against it.
 pub fn verdict(results: &Results) -> String {
     let mut out = String::new();
     let first = results.params.idle.first().copied().unwrap_or(0);
-    let (mut grew, mut flat) = (Vec::new(), Vec::new());
     for s in results.measured() {
-        let Some((base, most, top)) = growth(results, s) else {
+        let (Some((base, most, top)), Some(each)) = (growth(results, s), per_idle(results, s))
+        else {
             continue;
         };
-        let ratio = top / base;
         let _ = writeln!(
             out,
-            "- {}: {} of CPU per request beside {} idle connections, {} beside {} ({}).",
+            "- {}: {} of CPU per request beside {} idle connections, {} beside {} ({}): \
+             each idle connection added {} to every request.",
             name(results, s),
             micros(base),
             count(first as f64),
             micros(top),
             count(most as f64),
-            times(ratio)
+            times(top / base),
+            nanos(each),
         );
-        if ratio > GROWS {
-            grew.push(s);
-        } else if ratio < FLAT {
-            flat.push(s);
-        }
     }
     if out.is_empty() {
         return "Not enough runs to compare.\n".into();
     }
-    let judge = |list: &[&str], expected: &[&str]| -> String {
-        let tested: Vec<&&str> = expected
+    let tested = |names: &[&'static str]| -> Vec<&'static str> {
+        names
             .iter()
-            .filter(|e| growth(results, e).is_some())
-            .collect();
-        if tested.is_empty() {
-            return "not measured".into();
-        }
-        let held = tested.iter().all(|e| list.contains(e));
-        let names: Vec<String> = tested.iter().map(|e| format!("`{e}`")).collect();
-        format!(
-            "{} ({})",
-            if held {
-                "**borne out**"
-            } else {
-                "**not borne out**"
-            },
-            names.join(", ")
-        )
+            .copied()
+            .filter(|n| growth(results, n).is_some())
+            .collect()
     };
+    let listed = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let judged = |held: bool| {
+        if held {
+            "**borne out**"
+        } else {
+            "**not borne out**"
+        }
+    };
+    let growers = tested(&PREDICT_GROWS);
+    if growers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNeither `select` nor `poll` was measured beside idle connections: \
+             nothing to hold the prediction against."
+        );
+        return out;
+    }
+    let grew = growers
+        .iter()
+        .all(|n| growth(results, n).is_some_and(|(base, _, top)| top > GROWS * base));
     let _ = writeln!(
         out,
-        "\nThe prediction that select and poll pay for every connection at every wait, \
-         idle or not (CPU per request more than {} beside the most idle connections): {}. \
-         That epoll, io_uring and tokio pay only for the ready ones (within {}): {}.",
+        "\nThe prediction that {} pay for every idle connection at every wait (CPU per \
+         request more than {} beside the most idle connections): {}.",
+        listed(&growers),
         times(GROWS),
-        judge(&grew, &PREDICT_GROWS),
-        times(FLAT),
-        judge(&flat, &PREDICT_FLAT),
+        judged(grew),
     );
+    // What the cheaper of them paid per idle connection: the yardstick.
+    let yardstick = growers
+        .iter()
+        .filter_map(|n| per_idle(results, n).map(|each| (*n, each)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let flat = tested(&PREDICT_FLAT);
+    if let (Some((by, each)), false) = (yardstick, flat.is_empty()) {
+        let held = flat
+            .iter()
+            .all(|n| per_idle(results, n).is_some_and(|e| e < SHARE * each));
+        let over: Vec<&str> = flat
+            .iter()
+            .copied()
+            .filter(|n| per_idle(results, n).is_none_or(|e| e >= SHARE * each))
+            .collect();
+        let _ = writeln!(
+            out,
+            "That {} pay next to nothing for one (less than {:.0}% of the {} each idle \
+             connection cost `{by}`): {}{}.",
+            listed(&flat),
+            SHARE * 100.0,
+            nanos(each),
+            judged(held),
+            if over.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} paid more)", listed(&over))
+            }
+        );
+    }
     out
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::idle::median_of;
-use super::{footer, kernel, mode_words, name};
+use super::{footer, mode_words, name};
 use crate::format::{count, latency};
 use crate::markdown::{Table, left, right};
 use crate::results::{JsonLatency, Mode, Results, Sample, Scenario};
@@ -140,7 +140,7 @@ pub fn load(results: &Results) -> String {
     out += &knees(results, bound);
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results, bound);
-    out += &kernel(results, results.samples.iter());
+    out += &super::idle::counters(results);
     footer(&mut out, results, Scenario::Load);
     out
 }
