@@ -325,11 +325,12 @@ pub fn verdict(results: &Results) -> String {
             .collect()
     };
     let listed = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut all: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        match all.pop() {
+            Some(last) if !all.is_empty() => format!("{} and {last}", all.join(", ")),
+            Some(last) => last,
+            None => String::new(),
+        }
     };
     let judged = |held: bool| {
         if held {
