@@ -518,7 +518,7 @@ fn load_chart(load: Option<&Results>, mode: Mode) -> String {
         .collect();
     chart::lines_log(
         title,
-        "rate asked, as a share of the server's closed-loop maximum",
+        "rate asked, as a share of the server's closed-loop maximum (not to scale)",
         "p99 from when due (median)",
         &xs,
         &series,
