@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-const SCENARIOS: [&str; 7] = [
-    "clients", "post", "sweep", "slow", "nginx", "gil", "omission",
+const SCENARIOS: [&str; 11] = [
+    "clients", "post", "sweep", "slow", "nginx", "gil", "omission", "idle", "handler", "load",
+    "backlog",
 ];
 
 /// The bench binary, built once in release mode (it builds the listings it
@@ -174,6 +175,34 @@ fn a_quick_run_writes_every_file() {
             || accepts.starts_with("*Not measured: perf"),
         "{accepts}"
     );
+    // The questions: each with its generated reading, and its charts.
+    let idle = read(&dir, "idle.md");
+    assert!(
+        idle.contains("**The reading.**") && idle.contains("RLIMIT_NOFILE"),
+        "{idle}"
+    );
+    assert!(idle.contains("| `epoll` |"), "{idle}");
+    let handler = read(&dir, "handler.md");
+    for server in ["`linear`", "`thread-pool`"] {
+        assert!(
+            handler.contains(&format!("- {server} at `/sleep/10`")),
+            "{handler}"
+        );
+    }
+    assert!(read(&dir, "load.md").contains("**The knee**"));
+    let backlog = read(&dir, "backlog.md");
+    assert!(backlog.contains("with a backlog of 128"), "{backlog}");
+    for svg in [
+        "idle-cpu.svg",
+        "idle-p99.svg",
+        "handler.svg",
+        "load-close.svg",
+        "load-keep-alive.svg",
+        "backlog.svg",
+    ] {
+        assert!(read(&dir, svg).trim_end().ends_with("</svg>"), "{svg}");
+    }
+    assert!(read(&dir, "backlog.json").contains("\"backlog\": 128"));
     // Every run records the kernel's counters, the client's threads and
     // the cores.
     for scenario in SCENARIOS {

@@ -44,7 +44,7 @@ fn held_up(server: &Server) -> bool {
 
 fn tokio_on_one_worker(args: &[&str]) -> Server {
     let vars = [("TOKIO_WORKER_THREADS", "1")];
-    Server::start_with_env(&program("tokio-tasks"), args, &vars).expect("start")
+    Server::start_env(&program("tokio-tasks"), args, &vars).expect("start")
 }
 
 #[test]

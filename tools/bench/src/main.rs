@@ -19,6 +19,9 @@
 //! - `accepts`: how the servers whose workers share one source of
 //!   connections share them out, and their wake-ups per connection
 //!   (`accepts.rs`: its own results file, read with `perf`).
+//! - `idle`, `handler`, `load`, `backlog`: the questions the model chapters
+//!   raise (what idle connections cost, what a slow handler does, latency
+//!   against offered load, the listen backlog's one-second cliff).
 //!
 //! Runs are interleaved (A B C, A B C, ...), each with a fresh server, so
 //! that a machine that gets busier or quieter does not favour whoever ran
@@ -30,6 +33,7 @@
 mod accepts;
 mod chart;
 mod format;
+mod idle;
 mod machine;
 mod markdown;
 mod progress;
@@ -67,6 +71,10 @@ commands:
             64 clients, keep-alive and a new connection per request
   accepts   how workers share the connections, and wake-ups per connection
             (needs perf, and the right to count tracepoints)
+  idle      a fixed open-loop load beside 0 to 10,000 idle connections
+  handler   every listing at /cpu/1000 and /sleep/10: a slow handler
+  load      latency against offered load, open loop, past saturation
+  backlog   LISTEN_BACKLOG 128 and 1024 against 256 and 1024 clients
   render    draw the tables and charts again from the results files
 
 options:

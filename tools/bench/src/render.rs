@@ -92,6 +92,30 @@ pub fn all(dir: &Path) -> Result<(), String> {
                 write(&dir.join("omission.svg"), &omission_chart(results.as_ref()))?;
             }
             Scenario::Nginx | Scenario::Gil | Scenario::UringSteps => {}
+            Scenario::Idle => {
+                write(
+                    &dir.join("idle-cpu.svg"),
+                    &idle_chart(results.as_ref(), false),
+                )?;
+                write(
+                    &dir.join("idle-p99.svg"),
+                    &idle_chart(results.as_ref(), true),
+                )?;
+            }
+            Scenario::Handler => {
+                write(&dir.join("handler.svg"), &handler_chart(results.as_ref()))?;
+            }
+            Scenario::Load => {
+                for mode in Mode::BOTH {
+                    write(
+                        &dir.join(format!("load-{}.svg", mode.name())),
+                        &load_chart(results.as_ref(), mode),
+                    )?;
+                }
+            }
+            Scenario::Backlog => {
+                write(&dir.join("backlog.svg"), &backlog_chart(results.as_ref()))?;
+            }
         }
     }
     crate::accepts::render(dir)?;
@@ -403,6 +427,183 @@ fn slow_chart(slow: Option<&Results>) -> String {
     chart::bars(
         title,
         "p99 latency of the normal clients",
+        &names,
+        &series,
+        true,
+        |v| latency(Some(v)),
+    )
+}
+
+/// What idle connections cost: server CPU per request, or the p99 from
+/// when each request was due, against idle connections held open.
+fn idle_chart(idle: Option<&Results>, p99: bool) -> String {
+    use table::questions::{corrected_p99, idle_runs, median_of};
+    let title = if p99 {
+        "p99 latency of a fixed load beside idle connections"
+    } else {
+        "Server CPU per request of a fixed load beside idle connections"
+    };
+    let Some(r) = idle else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- idle",
+        );
+    };
+    let levels = &r.params.idle;
+    let series: Vec<Series> = r
+        .measured()
+        .into_iter()
+        .map(|s| Series {
+            name: servers::label(s),
+            values: levels
+                .iter()
+                .map(|&n| {
+                    let runs = idle_runs(r, s, n);
+                    if p99 {
+                        median_of(&runs, corrected_p99)
+                    } else {
+                        median_of(&runs, |x| Some(x.server_cpu_per_request() * 1e6))
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let xs: Vec<String> = levels.iter().map(|&n| count(n as f64)).collect();
+    let x_label = "idle keep-alive connections held open (categories, not to scale)";
+    if p99 {
+        chart::lines_log(
+            title,
+            x_label,
+            "p99 from when due (median)",
+            &xs,
+            &series,
+            |v| latency(Some(v)),
+        )
+    } else {
+        chart::lines_log(
+            title,
+            x_label,
+            "microseconds of server CPU per request (median)",
+            &xs,
+            &series,
+            |v| micros(v / 1e6),
+        )
+    }
+}
+
+/// What a slow handler does: requests per second of every listing at each
+/// target.
+fn handler_chart(handler: Option<&Results>) -> String {
+    use table::questions::handler_cell;
+    let title = "Requests per second with a slow handler";
+    let Some(r) = handler else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- handler",
+        );
+    };
+    let servers = r.measured();
+    let series: Vec<Series> = r
+        .params
+        .paths
+        .iter()
+        .map(|path| Series {
+            name: format!("GET {path}"),
+            values: servers
+                .iter()
+                .map(|s| handler_cell(r, s, path).stats().map(|st| st.rate))
+                .collect(),
+        })
+        .collect();
+    let names: Vec<String> = servers.iter().map(|s| servers::label(s)).collect();
+    chart::bars(
+        title,
+        "requests per second (median)",
+        &names,
+        &series,
+        true,
+        rate,
+    )
+}
+
+/// The hockey stick: p99 from when due against the rate asked, as a share
+/// of each server's closed-loop maximum.
+fn load_chart(load: Option<&Results>, mode: Mode) -> String {
+    use table::questions::load_p99;
+    let title = match mode {
+        Mode::Close => "p99 latency against the rate asked (a new connection per request)",
+        Mode::KeepAlive => "p99 latency against the rate asked (keep-alive)",
+    };
+    let Some(r) = load else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- load",
+        );
+    };
+    let shares = &r.params.shares;
+    let series: Vec<Series> = r
+        .measured()
+        .into_iter()
+        .filter(|s| mode == Mode::Close || r.server(s).is_some_and(|e| e.keep_alive))
+        .map(|s| Series {
+            name: servers::label(s),
+            values: shares.iter().map(|&sh| load_p99(r, s, mode, sh)).collect(),
+        })
+        .collect();
+    if series.is_empty() {
+        return chart::empty(title, "No server was measured in this mode");
+    }
+    let xs: Vec<String> = shares
+        .iter()
+        .map(|s| format!("{:.0}%", s * 100.0))
+        .collect();
+    chart::lines_log(
+        title,
+        "rate asked, as a share of the server's closed-loop maximum (not to scale)",
+        "p99 from when due (median)",
+        &xs,
+        &series,
+        |v| latency(Some(v)),
+    )
+}
+
+/// The one-second cliff: the longest request of each case, by backlog.
+fn backlog_chart(backlog: Option<&Results>) -> String {
+    use table::questions::backlog_cell;
+    let title = "The longest request, by listen backlog";
+    let Some(r) = backlog else {
+        return chart::empty(
+            title,
+            "Not measured yet: cargo run --release -p bench -- backlog",
+        );
+    };
+    let mut names = Vec::new();
+    let mut cases = Vec::new();
+    for s in r.measured() {
+        for &c in &r.params.concurrency {
+            names.push(format!(
+                "{}, {} clients",
+                servers::label(s),
+                count(c as f64)
+            ));
+            cases.push((s, c));
+        }
+    }
+    let series: Vec<Series> = r
+        .params
+        .backlogs
+        .iter()
+        .map(|&b| Series {
+            name: format!("backlog {}", count(b as f64)),
+            values: cases
+                .iter()
+                .map(|&(s, c)| backlog_cell(r, s, b, c).stats().and_then(|st| st.max))
+                .collect(),
+        })
+        .collect();
+    chart::bars(
+        title,
+        "longest request of the run (median over the rounds)",
         &names,
         &series,
         true,

@@ -34,11 +34,20 @@ pub enum Scenario {
     /// The io_uring chapter's steps against the floor and epoll.
     #[serde(rename = "uring-steps")]
     UringSteps,
+    /// What epoll buys: a fixed load beside idle keep-alive connections.
+    Idle,
+    /// What a slow handler does: every listing at a CPU-bound and at a
+    /// blocking target.
+    Handler,
+    /// Latency against offered load, open loop, up to past saturation.
+    Load,
+    /// The listen backlog and the one-second SYN retry.
+    Backlog,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Clients,
         Scenario::Post,
         Scenario::Sweep,
@@ -47,6 +56,10 @@ impl Scenario {
         Scenario::Gil,
         Scenario::Omission,
         Scenario::UringSteps,
+        Scenario::Idle,
+        Scenario::Handler,
+        Scenario::Load,
+        Scenario::Backlog,
     ];
 
     /// As the command line, the results file and its name have it.
@@ -60,6 +73,10 @@ impl Scenario {
             Scenario::Gil => "gil",
             Scenario::Omission => "omission",
             Scenario::UringSteps => "uring-steps",
+            Scenario::Idle => "idle",
+            Scenario::Handler => "handler",
+            Scenario::Load => "load",
+            Scenario::Backlog => "backlog",
         }
     }
 }
@@ -191,6 +208,27 @@ pub struct Params {
     /// How the load generator's threads were chosen per server (`sweep`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationParams>,
+    /// The idle connections held beside the load (`idle`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle: Vec<usize>,
+    /// The request targets asked for, where not `/` (`handler`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// The listen backlogs the servers were given (`backlog`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backlogs: Vec<u32>,
+    /// The open-loop rates, as shares of each server's closed-loop
+    /// maximum found by a probe run just before (`load`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<f64>,
+    /// The p99 latency under which a rate counts as served well (`load`),
+    /// in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_bound: Option<f64>,
+    /// How long each closed-loop run lasted, in seconds, where runs are
+    /// timed rather than counted (`handler`, `load`'s probes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub closed_loop_seconds: f64,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -384,6 +422,21 @@ pub struct Sample {
     /// seconds, as it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<f64>,
+    /// Idle connections held open beside the run (`idle`); what the
+    /// server did to them is in `slow_clients`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<usize>,
+    /// The request target, where not `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The listen backlog the server was given (`LISTEN_BACKLOG`), where
+    /// the run chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u32>,
+    /// An open-loop run's rate as a share of the closed-loop rate it was
+    /// taken from (`load`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
 }
 
 impl Sample {
@@ -425,6 +478,10 @@ impl Sample {
             open_loop: None,
             kernel: None,
             pause: None,
+            idle: None,
+            path: None,
+            backlog: None,
+            share: None,
         }
     }
 
@@ -585,6 +642,10 @@ mod tests {
                 Scenario::Omission,
                 include_str!("../fixtures/omission.json"),
             ),
+            (Scenario::Idle, include_str!("../fixtures/idle.json")),
+            (Scenario::Handler, include_str!("../fixtures/handler.json")),
+            (Scenario::Load, include_str!("../fixtures/load.json")),
+            (Scenario::Backlog, include_str!("../fixtures/backlog.json")),
         ];
         for (scenario, text) in files {
             let results = Results::from_json(text).unwrap();

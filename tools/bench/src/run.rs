@@ -55,7 +55,8 @@ pub enum Client {
 pub struct Load {
     pub mode: Mode,
     pub concurrency: usize,
-    /// Requests in all (`ab`, `oha` and the load generator in closed loop).
+    /// Requests in all (`ab`, `oha` and the load generator in closed loop;
+    /// 0: the load generator runs for `seconds` instead).
     pub requests: u64,
     /// How long to run (`wrk`, and every client in open loop).
     pub seconds: u64,
@@ -69,6 +70,9 @@ pub struct Load {
     /// The most the client may run before it is killed and the run counted
     /// as failed: a server that hangs must not hang the benchmark.
     pub limit: Duration,
+    /// The request target: `/`, or work for the server to do first
+    /// (`/cpu/N`, `/sleep/N`; the load generator only).
+    pub path: &'static str,
 }
 
 impl Client {
@@ -156,6 +160,8 @@ impl Client {
                 add(&["--json"]);
                 match &rate {
                     Some(r) => add(&["--rate", r, "-d", &secs]),
+                    // Closed loop for a time rather than a count.
+                    None if load.requests == 0 => add(&["-d", &secs]),
                     None => add(&["-n", &n]),
                 }
                 add(&["-c", &c, "-s", &timeout]);
@@ -326,7 +332,8 @@ impl Pause {
 /// that fails as a run (the client missing, killed at its limit, its
 /// output unreadable) is recorded in the sample, not returned as an error.
 pub fn measure(server: &impl Served, client: &Client, load: &Load, sample: &mut Sample) {
-    let (program, args) = client.command(&server.url(), load, server.any_response());
+    let url = server.url() + load.path.trim_start_matches('/');
+    let (program, args) = client.command(&url, load, server.any_response());
     sample.command = shell_line(&program, &args);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     sample.cores = Some(cores);
@@ -882,6 +889,7 @@ mod tests {
             pause: None,
             timeout: Duration::from_secs(10),
             limit: Duration::from_secs(60),
+            path: "/",
         };
         let (program, args) = Client::Wrk.command("http://127.0.0.1:1/", &load, false);
         assert_eq!(
@@ -961,6 +969,7 @@ mod tests {
             pause: None,
             timeout: Duration::from_secs(2),
             limit: Duration::from_secs(30),
+            path: "/",
         };
         let mut s = sample();
         measure(&server, &client, &load, &mut s);

@@ -7,10 +7,13 @@
 //! any is measured twice, and a machine that gets busier or quieter during
 //! the run spreads its noise over all of them.
 
+mod questions;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::idle::IdleConnections;
 use crate::machine::{Limits, Machine};
 use crate::progress::Progress;
 use crate::results::{
@@ -269,6 +272,15 @@ struct Case {
     rate_share: Option<f64>,
     /// The load generator's threads come from the calibration.
     calibrated: bool,
+    /// What the questions' scenarios add to a case.
+    extra: Extra,
+}
+
+/// Idle connections beside the load, and the server's listen backlog.
+#[derive(Clone, Default)]
+struct Extra {
+    idle: Option<usize>,
+    backlog: Option<u32>,
 }
 
 /// A scenario, planned.
@@ -360,6 +372,7 @@ impl Plan {
             args: Vec::new(),
             rate_share: None,
             calibrated: false,
+            extra: Extra::default(),
         });
     }
 
@@ -373,6 +386,7 @@ impl Plan {
         };
         let timed = case.load.rate.is_some()
             || case.rate_share.is_some()
+            || case.load.requests == 0
             || matches!(case.client, Client::Wrk | Client::Wrk2);
         let mut secs = if timed {
             case.load.seconds as f64
@@ -383,6 +397,8 @@ impl Plan {
         if case.slow.is_some() && !case.spec.keep_alive {
             secs += hold.as_secs_f64();
         }
+        // Opening idle connections: about ten thousand a second.
+        secs += case.extra.idle.unwrap_or(0) as f64 / 10_000.0;
         secs
     }
 
@@ -437,6 +453,7 @@ impl Context {
             pause: None,
             timeout: self.sizes.timeout,
             limit: self.sizes.limit,
+            path: "/",
         }
     }
 
@@ -459,6 +476,10 @@ impl Context {
             Scenario::Gil => self.gil(),
             Scenario::Omission => self.omission(),
             Scenario::UringSteps => self.uring_steps(),
+            Scenario::Idle => self.idle(),
+            Scenario::Handler => self.handler(),
+            Scenario::Load => self.load_question(),
+            Scenario::Backlog => self.backlog(),
         }
     }
 
@@ -517,6 +538,7 @@ impl Context {
                     args: Vec::new(),
                     rate_share: Some(RATE_SHARE),
                     calibrated: false,
+                    extra: Extra::default(),
                 });
             }
         }
@@ -676,6 +698,7 @@ impl Context {
                     args: args.clone(),
                     rate_share: None,
                     calibrated: false,
+                    extra: Extra::default(),
                 });
             }
         }
@@ -703,6 +726,7 @@ impl Context {
                     args: Vec::new(),
                     rate_share: None,
                     calibrated: false,
+                    extra: Extra::default(),
                 });
             }
         }
@@ -769,6 +793,7 @@ impl Context {
                         args,
                         rate_share: None,
                         calibrated: false,
+                        extra: Extra::default(),
                     });
                 }
             }
@@ -912,6 +937,7 @@ impl Context {
                         args: Vec::new(),
                         rate_share: None,
                         calibrated: false,
+                        extra: Extra::default(),
                     };
                     progress.begin(&format!(
                         "{}: calibrating {} with {}, {}, round {}",
@@ -973,6 +999,12 @@ impl Context {
             round,
         );
         sample.slow = case.slow;
+        sample.idle = case.extra.idle;
+        sample.backlog = case.extra.backlog;
+        sample.share = case.rate_share;
+        if case.load.path != "/" {
+            sample.path = Some(case.load.path.into());
+        }
         sample
     }
 
@@ -993,12 +1025,18 @@ impl Context {
             return sample;
         }
         let slow_count = case.slow.map_or(0, |s| s.count);
-        let target = match Target::start(
+        let backlog = case.extra.backlog.map(|b| b.to_string());
+        let env: Vec<(&str, &str)> = backlog
+            .iter()
+            .map(|b| ("LISTEN_BACKLOG", b.as_str()))
+            .collect();
+        let target = match Target::start_env(
             case.spec,
             &self.bin,
             self.nginx.as_ref(),
-            case.load.concurrency + slow_count,
+            case.load.concurrency + slow_count + case.extra.idle.unwrap_or(0),
             &case.args,
+            &env,
         ) {
             Ok(t) => t,
             Err(e) => {
@@ -1016,7 +1054,20 @@ impl Context {
             },
             None => None,
         };
-        if case.slow.is_none() || slow.is_some() {
+        let idle = match case.extra.idle.filter(|&n| n > 0) {
+            Some(n) => {
+                match IdleConnections::open(target.addr(), n, case.spec.keep_alive, target.pid()) {
+                    Ok(idle) => Some(idle),
+                    Err(e) => {
+                        sample.error = Some(format!("opening {n} idle connections: {e}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let idle_ok = case.extra.idle.is_none_or(|n| n == 0) || idle.is_some();
+        if (case.slow.is_none() || slow.is_some()) && idle_ok {
             let counting = count_syscalls
                 .then(|| crate::syscalls::Counting::start(target.pid()))
                 .flatten();
@@ -1025,6 +1076,9 @@ impl Context {
         }
         if let Some(clients) = slow {
             sample.slow_clients = Some(clients.leave());
+        }
+        if let Some(idle) = idle {
+            sample.slow_clients = Some(idle.leave());
         }
         match target.stop() {
             Ok(None) => {}

@@ -83,7 +83,36 @@ pub fn cell(
     if let Some(why) = absent(results, server) {
         return Cell::Absent(why);
     }
-    let all = results.group(server, client, mode, concurrency, slow);
+    cell_of(
+        results,
+        server,
+        mode,
+        results.group(server, client, mode, concurrency, slow),
+    )
+}
+
+/// What one server's runs in `mode` that `keep` chooses measured over the
+/// rounds: for the scenarios whose cases differ by more than the client,
+/// the clients at once and the slow clients (idle connections, a target,
+/// a backlog).
+pub fn cell_where(
+    results: &Results,
+    server: &str,
+    mode: Mode,
+    keep: impl Fn(&Sample) -> bool,
+) -> Cell {
+    let all = results
+        .samples
+        .iter()
+        .filter(|s| s.server == server && s.mode == mode && keep(s))
+        .collect();
+    cell_of(results, server, mode, all)
+}
+
+fn cell_of(results: &Results, server: &str, mode: Mode, all: Vec<&Sample>) -> Cell {
+    if let Some(why) = absent(results, server) {
+        return Cell::Absent(why);
+    }
     if all.is_empty() {
         return Cell::Absent("not run");
     }

@@ -31,6 +31,19 @@ impl Target {
         connections: usize,
         args: &[String],
     ) -> Result<Target, String> {
+        Target::start_env(spec, bin, nginx, connections, args, &[])
+    }
+
+    /// Like [`Target::start`], with environment variables for a listing
+    /// (`LISTEN_BACKLOG`).
+    pub fn start_env(
+        spec: &Spec,
+        bin: &Path,
+        nginx: Option<&Installed>,
+        connections: usize,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Target, String> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let program = match spec.launch {
             Launch::Listing => bin.join(spec.name),
@@ -39,7 +52,7 @@ impl Target {
             Launch::Nginx { .. } => PathBuf::new(),
         };
         match spec.launch {
-            Launch::Listing | Launch::Python { .. } => Server::start(&program, &args)
+            Launch::Listing | Launch::Python { .. } => Server::start_env(&program, &args, env)
                 .map(Target::Listing)
                 .map_err(|e| format!("starting {}: {e}", spec.name)),
             Launch::Nginx { workers } => {

@@ -42,27 +42,28 @@ impl Server {
         extra_args: &[&str],
         max_fds: Option<u64>,
     ) -> io::Result<Server> {
-        Server::start_command(Command::new(program), program, extra_args, max_fds)
+        Server::start_with(program, extra_args, max_fds, &[])
     }
 
-    /// Like [`Server::start`], with `vars` added to the server's
-    /// environment (`TOKIO_WORKER_THREADS`, say).
-    pub fn start_with_env(
+    /// Like [`Server::start`], with these environment variables set for
+    /// the server (`LISTEN_BACKLOG` for the benchmark's backlog runs,
+    /// `TOKIO_WORKER_THREADS` for a test).
+    pub fn start_env(
         program: &Path,
         extra_args: &[&str],
-        vars: &[(&str, &str)],
+        env: &[(&str, &str)],
     ) -> io::Result<Server> {
-        let mut command = Command::new(program);
-        command.envs(vars.iter().copied());
-        Server::start_command(command, program, extra_args, None)
+        Server::start_with(program, extra_args, None, env)
     }
 
-    fn start_command(
-        mut command: Command,
+    fn start_with(
         program: &Path,
         extra_args: &[&str],
         max_fds: Option<u64>,
+        env: &[(&str, &str)],
     ) -> io::Result<Server> {
+        let mut command = Command::new(program);
+        command.envs(env.iter().copied());
         if let Some(max) = max_fds {
             // SAFETY: runs in the child between fork and exec, where only
             // async-signal-safe calls are allowed: setrlimit is a plain

@@ -5,9 +5,13 @@
 //! `markdown`. Nothing here measures; everything here can be drawn again
 //! from the JSON alone.
 
+mod backlog;
 mod clients;
 mod cpu;
 mod gil;
+mod handler;
+mod idle;
+mod load;
 mod models;
 mod nginx;
 mod omission;
@@ -34,6 +38,14 @@ pub use omission::{
 };
 pub use post::{listing, not_measured};
 
+/// What the questions' charts draw from.
+pub mod questions {
+    pub use super::backlog::cell as backlog_cell;
+    pub use super::handler::cell as handler_cell;
+    pub use super::idle::{corrected_p99, median_of, runs as idle_runs};
+    pub use super::load::p99 as load_p99;
+}
+
 /// A scenario's table, with what it says beneath.
 pub fn scenario(scenario: Scenario, results: &Results) -> String {
     match scenario {
@@ -45,6 +57,10 @@ pub fn scenario(scenario: Scenario, results: &Results) -> String {
         Scenario::Gil => gil::gil(results),
         Scenario::Omission => omission::omission(results),
         Scenario::UringSteps => uring_steps::uring_steps(results),
+        Scenario::Idle => idle::idle(results),
+        Scenario::Handler => handler::handler(results),
+        Scenario::Load => load::load(results),
+        Scenario::Backlog => backlog::backlog(results),
     }
 }
 
