@@ -32,11 +32,11 @@ struct Conn {
 
 fn main() -> io::Result<()> {
     let addr = std::env::args().nth(1);
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or(wire::DEFAULT_ADDR))?;
+    let listener = wire::listen(addr.as_deref())?;
     listener.set_nonblocking(true)?;
-    println!("listening on http://{}", listener.local_addr()?);
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
     epoll.add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))?;
+    println!("listening on http://{}", listener.local_addr()?);
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut events = [EpollEvent::empty(); 1024];
     loop {
