@@ -104,6 +104,14 @@ pub fn all(dir: &Path) -> Result<(), String> {
             }
             Scenario::Handler => {
                 write(&dir.join("handler.svg"), &handler_chart(results.as_ref()))?;
+                // The rows the chapters on handing work off show.
+                let hand_off = match &results {
+                    Some(r) => table::questions::hand_off(r),
+                    None => "*Not measured yet: run `cargo run --release -p bench -- handler` \
+                             (or `-- all`).*\n"
+                        .into(),
+                };
+                write(&dir.join("handler-hand-off.md"), &hand_off)?;
             }
             Scenario::Load => {
                 for mode in Mode::BOTH {

@@ -69,6 +69,33 @@ pub const URING_ROWS: [(&str, &str); 5] = [
     ("uring sqpoll", "batch,sqpoll"),
 ];
 
+/// The rows of `handler` beside every listing at its default: two pools
+/// with a worker for every two of its clients, and tokio with the blocking
+/// work on its blocking pool; as (row, listing, second argument).
+pub const HANDLER_ROWS: [(&str, &str, &str); 3] = [
+    ("thread-pool 16", "thread-pool", "16"),
+    ("epoll-offload 16", "epoll-offload", "16"),
+    ("tokio-tasks spawn-blocking", "tokio-tasks", "spawn-blocking"),
+];
+
+/// The row a listing run with `args` is in the tables: its own name, or
+/// one of `URING_ROWS` or `HANDLER_ROWS`.
+pub fn row_name(listing: &'static str, args: &[String]) -> &'static str {
+    let Some(arg) = args.first() else {
+        return listing;
+    };
+    let uring = URING_ROWS
+        .iter()
+        .filter(|_| listing == "uring")
+        .find(|(_, steps)| steps == arg)
+        .map(|(row, _)| *row);
+    let handler = HANDLER_ROWS
+        .iter()
+        .find(|(_, l, a)| *l == listing && a == arg)
+        .map(|(row, ..)| *row);
+    uring.or(handler).unwrap_or(listing)
+}
+
 /// The references of `uring-steps`: the floor, and the readiness loop.
 pub const URING_FLOOR: &str = "floor";
 pub const URING_EPOLL: &str = "epoll";
@@ -986,13 +1013,9 @@ impl Context {
 
     /// A sample for `case` in `round`, before it runs.
     fn sample(&self, case: &Case, round: usize) -> Sample {
-        // The `uring` listing with steps named is a row of its own.
-        let steps = case.args.first().filter(|_| case.spec.name == "uring");
-        let row = URING_ROWS
-            .iter()
-            .find(|(_, s)| Some(&s.to_string()) == steps);
+        // A listing run with a second argument may be a row of its own.
         let mut sample = Sample::new(
-            row.map_or(case.spec.name, |(row, _)| row),
+            row_name(case.spec.name, &case.args),
             &case.client.name(&case.load),
             case.load.mode,
             case.load.concurrency,

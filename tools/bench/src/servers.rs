@@ -119,7 +119,9 @@ pub fn label(name: &str) -> String {
 /// nginx's event loop beside the readiness listings; the Python servers
 /// block.
 pub fn family(name: &str) -> testbed::Family {
-    match testbed::LISTINGS.iter().find(|l| l.name == name) {
+    // A row such as `uring batch` is of its listing's family.
+    let listing = name.split(' ').next().unwrap_or(name);
+    match testbed::LISTINGS.iter().find(|l| l.name == listing) {
         Some(listing) => listing.family,
         None if name.starts_with("nginx") => testbed::Family::Readiness,
         None => testbed::Family::Blocking,

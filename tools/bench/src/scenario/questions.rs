@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use nix::sys::select::FD_SETSIZE;
 
-use super::{Case, Context, Extra, Plan, listings, selected};
+use super::{Case, Context, Extra, HANDLER_ROWS, Plan, listings, selected};
+use crate::results::{Kind, ServerEntry, Status};
 use crate::results::{Mode, Scenario};
 use crate::run::{Client, Load};
 use crate::servers::{self, Spec};
@@ -180,15 +181,43 @@ impl Context {
         plan.params.paths = HANDLER_PATHS.iter().map(|p| p.to_string()).collect();
         plan.params.closed_loop_seconds = seconds as f64;
         let specs = listings(&mut plan, self);
+        // Each listing at its default, and the rows of `HANDLER_ROWS` just
+        // after the listing they vary.
+        let mut rows: Vec<(&'static Spec, Vec<String>)> = Vec::new();
+        for &spec in &specs {
+            rows.push((spec, Vec::new()));
+            for (row, listing, arg) in HANDLER_ROWS {
+                if listing != spec.name {
+                    continue;
+                }
+                let at = plan.servers.iter().position(|s| s.name == listing);
+                let entry = ServerEntry {
+                    name: row.into(),
+                    kind: Kind::Listing,
+                    keep_alive: spec.keep_alive,
+                    status: Status::Measured,
+                    detail: format!("release build of listings/{listing}, run with {arg}"),
+                };
+                let after = at.map_or(plan.servers.len(), |i| {
+                    i + 1 + plan.servers[i + 1..]
+                        .iter()
+                        .take_while(|s| s.name.starts_with(&format!("{listing} ")))
+                        .count()
+                });
+                plan.servers.insert(after, entry);
+                rows.push((spec, vec![arg.to_string()]));
+            }
+        }
         for path in HANDLER_PATHS {
-            for &spec in &specs {
+            for (spec, args) in &rows {
                 let load = Load {
                     seconds,
                     path,
                     ..self.load(Mode::Close, clients, 0)
                 };
-                plan.cases
-                    .push(self.question_case(spec, self.loadgen(), load));
+                let mut case = self.question_case(spec, self.loadgen(), load);
+                case.args = args.clone();
+                plan.cases.push(case);
             }
         }
         plan

@@ -31,19 +31,33 @@ pub fn cell(results: &Results, server: &str, path: &str) -> Cell {
     })
 }
 
-/// What the chapters predict for `server` at a blocking target: how many
-/// requests it serves at once, and why; `None` for a listing whose chapter
-/// the registry cannot speak for.
+/// What the chapters predict for `server` (a listing, or a row of
+/// `HANDLER_ROWS`: a listing and its second argument) at a blocking target:
+/// how many requests it serves at once, and why; `None` for a listing whose
+/// chapter the registry cannot speak for.
 fn predicted(server: &str, cores: usize, clients: usize) -> Option<(usize, &'static str)> {
-    let listing = testbed::LISTINGS.iter().find(|l| l.name == server)?;
+    let (name, arg) = match server.split_once(' ') {
+        Some((name, arg)) => (name, Some(arg)),
+        None => (server, None),
+    };
+    let listing = testbed::LISTINGS.iter().find(|l| l.name == name)?;
+    // The workers a listing that takes a number of them ran with.
+    let workers = arg.and_then(|a| a.parse().ok()).unwrap_or(cores).min(clients);
     Some(match listing.model {
         Model::Linear => (1, "one connection at a time"),
-        Model::Workers => (cores, "a blocked worker each, one per core"),
+        Model::Workers if arg.is_some() => (workers, "a blocked worker each"),
+        Model::Workers => (workers, "a blocked worker each, one per core"),
         Model::ThreadPerConnection => (clients, "a thread for every client"),
+        Model::EventLoop if name == "epoll-offload" => {
+            (workers, "a worker of the pool each; the loop never waits")
+        }
         Model::EventLoop if listing.threads == Some(1) => {
             (1, "a single loop, stalled by each handler")
         }
-        Model::EventLoop if server == "tokio-tasks" => {
+        Model::EventLoop if name == "tokio-tasks" && arg == Some("spawn-blocking") => {
+            (clients, "a thread of tokio's blocking pool for each")
+        }
+        Model::EventLoop if name == "tokio-tasks" => {
             (cores, "tokio's workers, one per core, each blocked")
         }
         Model::EventLoop if listing.takes_workers => (cores, "a loop per core, each stalled"),
@@ -112,11 +126,116 @@ pub fn handler(results: &Results) -> String {
     out
 }
 
+/// One server's line of the reading at the blocking target `path`, and
+/// whether it served as many at once as predicted (`None`: no prediction).
+fn reading(results: &Results, server: &str, path: &str, secs: f64) -> Option<(String, Option<bool>)> {
+    let clients = results.params.concurrency.first().copied().unwrap_or(0);
+    let st = cell(results, server, path).stats().cloned()?;
+    let at_once = st.rate * secs;
+    let mut line = format!(
+        "- {} at `{path}`: {} requests/s, about {:.1} at once",
+        name(results, server),
+        count(st.rate),
+        at_once
+    );
+    let ok = predicted(server, results.machine.cores, clients).map(|(n, why)| {
+        let ok = (at_once / n as f64 - 1.0).abs() <= CLOSE;
+        let word = if ok {
+            "**as predicted**"
+        } else {
+            "**not as predicted**"
+        };
+        let _ = write!(line, "; predicted {n} ({why}): {word}");
+        ok
+    });
+    if ok.is_none() {
+        line += "; its chapter makes the prediction";
+    }
+    line.push('.');
+    Some((line, ok))
+}
+
+/// The rows of the excerpt for the chapters on handing work off: the
+/// single loop, the pool, and the models that hand work to threads.
+const HAND_OFF_ROWS: [&str; 8] = [
+    "epoll",
+    "thread-pool",
+    "thread-pool 16",
+    "epoll-offload",
+    "epoll-offload 16",
+    "executor",
+    "tokio-tasks",
+    "tokio-tasks spawn-blocking",
+];
+
+/// The excerpt of `handler` that `epoll-offload`, `executor` and `tokio`
+/// show: the listings that hand work off, beside a loop and a pool, at
+/// both targets, with their lines of the reading.
+pub fn hand_off(results: &Results) -> String {
+    let paths = &results.params.paths;
+    let (Some(cpu), Some(sleep)) = (
+        paths.iter().find(|p| p.starts_with("/cpu/")),
+        paths.iter().find(|p| p.starts_with("/sleep/")),
+    ) else {
+        return "*Not measured yet: run `cargo run --release -p bench -- handler`.*\n".into();
+    };
+    let clients = results.params.concurrency.first().copied().unwrap_or(0);
+    let rows: Vec<&str> = HAND_OFF_ROWS
+        .iter()
+        .copied()
+        .filter(|r| results.server(r).is_some())
+        .collect();
+    let mut table = Table::new([
+        left("Server"),
+        right(format!("`{cpu}`: requests/s")),
+        right(format!("`{sleep}`: requests/s")),
+        right("p99"),
+        right("At once"),
+    ]);
+    let secs = work(sleep).unwrap_or(f64::NAN);
+    for &s in &rows {
+        let who = name(results, s);
+        if let Some(why) = absent(results, s) {
+            table.row_without_figures(&[&who, why]);
+            continue;
+        }
+        let (c, b) = (cell(results, s, cpu), cell(results, s, sleep));
+        match (c.stats(), b.stats()) {
+            (Some(c), Some(b)) => table.row([
+                who,
+                count(c.rate),
+                count(b.rate),
+                latency(b.p99),
+                format!("{:.1}", b.rate * secs),
+            ]),
+            _ => table.row_without_figures(&[&who, &b.absent()]),
+        }
+    }
+    let mut out = table.finish();
+    let _ = writeln!(
+        out,
+        "\n{clients} clients at once, a new connection per request, closed loop; the rows \
+         with a number ran with that many workers, the others with their default (one per \
+         core, {} here); *at once* is requests per second times the {} each blocks. \
+         Medians of {} interleaved rounds from [the slow-handler experiment]\
+         (question-handler.md), whose page has every listing; reproduce with \
+         `cargo run --release -p bench -- handler`.\n",
+        results.machine.cores,
+        latency(Some(secs)),
+        results.rounds,
+    );
+    for &s in &rows {
+        if let Some((line, _)) = reading(results, s, sleep, secs) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
 /// The generated reading: for the blocking target, each listing's
 /// requests at once against its chapter's prediction; for the computing
 /// one, which listings used more than one core.
 pub fn verdict(results: &Results) -> String {
-    let clients = results.params.concurrency.first().copied().unwrap_or(0);
     let cores = results.machine.cores;
     let mut out = String::new();
     let paths = &results.params.paths;
@@ -124,37 +243,15 @@ pub fn verdict(results: &Results) -> String {
         let secs = work(path).unwrap_or(f64::NAN);
         let (mut held, mut missed) = (0, 0);
         for s in results.measured() {
-            let Some(st) = cell(results, s, path).stats().cloned() else {
+            let Some((line, ok)) = reading(results, s, path, secs) else {
                 continue;
             };
-            let at_once = st.rate * secs;
-            let mut line = format!(
-                "- {} at `{path}`: {} requests/s, about {:.1} at once",
-                name(results, s),
-                count(st.rate),
-                at_once
-            );
-            match predicted(s, cores, clients) {
-                Some((n, why)) => {
-                    let ok = (at_once / n as f64 - 1.0).abs() <= CLOSE;
-                    if ok {
-                        held += 1;
-                    } else {
-                        missed += 1;
-                    }
-                    let _ = write!(
-                        line,
-                        "; predicted {n} ({why}): {}",
-                        if ok {
-                            "**as predicted**"
-                        } else {
-                            "**not as predicted**"
-                        }
-                    );
-                }
-                None => line += "; its chapter makes the prediction",
+            match ok {
+                Some(true) => held += 1,
+                Some(false) => missed += 1,
+                None => {}
             }
-            let _ = writeln!(out, "{line}.");
+            let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(
             out,

@@ -42,6 +42,7 @@ pub use post::{listing, not_measured};
 pub mod questions {
     pub use super::backlog::cell as backlog_cell;
     pub use super::handler::cell as handler_cell;
+    pub use super::handler::hand_off;
     pub use super::idle::{corrected_p99, median_of, runs as idle_runs};
     pub use super::load::p99 as load_p99;
 }
