@@ -70,6 +70,9 @@ pub struct Accepts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     pub runs: Vec<Run>,
+    /// How long the scenario took, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 /// One run: one server, one number of clients, one round.
@@ -114,7 +117,9 @@ pub fn measure(options: &Options, command: String) -> Result<(), String> {
         rounds: options.rounds,
         skipped: None,
         runs: Vec::new(),
+        seconds: None,
     };
+    let started = std::time::Instant::now();
     let packages = CASES.iter().map(|(name, _)| *name);
     let bin = testbed::release_build(packages)?;
     let scratch = std::env::temp_dir().join(format!("bench-accepts-{}", std::process::id()));
@@ -140,11 +145,18 @@ pub fn measure(options: &Options, command: String) -> Result<(), String> {
     })();
     let _ = fs::remove_dir_all(&scratch);
     outcome?;
+    results.seconds = Some(started.elapsed().as_secs_f64());
     fs::create_dir_all(&options.out)
         .map_err(|e| format!("creating {}: {e}", options.out.display()))?;
     let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
     write(&options.out.join("accepts.json"), &(json + "\n"))?;
     render(&options.out)
+}
+
+/// How long the last `accepts` took, in seconds, if its file says.
+pub fn seconds(dir: &Path) -> Option<f64> {
+    let json = fs::read_to_string(dir.join("accepts.json")).ok()?;
+    serde_json::from_str::<Accepts>(&json).ok()?.seconds
 }
 
 /// Draws `accepts.md` from `accepts.json`, or a placeholder without it.
@@ -581,6 +593,7 @@ mod tests {
                 run("epoll-prefork", false, 1, vec![97, 1, 1, 1], 100),
                 run("epoll-prefork", true, 1, vec![25, 25, 25, 25], 400),
             ],
+            seconds: None,
         };
         let text = table(&results);
         assert!(

@@ -127,6 +127,7 @@ pub fn all(dir: &Path) -> Result<(), String> {
         }
     }
     crate::accepts::render(dir)?;
+    write(&dir.join("duration.md"), &duration(dir)?)?;
     // The whole CPU budget, in words: from the post and the sweep.
     let (post, sweep) = (read(dir, Scenario::Post)?, read(dir, Scenario::Sweep)?);
     write(
@@ -143,6 +144,43 @@ pub fn all(dir: &Path) -> Result<(), String> {
         _ => "*Not measured yet: run `cargo run --release -p bench -- all`.*\n".into(),
     };
     write(&dir.join("models.md"), &models)
+}
+
+/// How long each scenario of the committed run took, and all of them.
+fn duration(dir: &Path) -> Result<String, String> {
+    let mut parts = Vec::new();
+    let mut total = 0.0;
+    for scenario in Scenario::ALL {
+        if let Some(secs) = read(dir, scenario)?.and_then(|r| r.seconds) {
+            parts.push((scenario.to_string(), secs));
+            total += secs;
+        }
+    }
+    if let Some(secs) = crate::accepts::seconds(dir) {
+        parts.push(("accepts".into(), secs));
+        total += secs;
+    }
+    if parts.is_empty() {
+        return Ok(
+            "*How long the run took is not on record: the results files \
+                   predate it.*\n"
+                .into(),
+        );
+    }
+    let minutes = |s: f64| {
+        let s = s.round() as u64;
+        format!("{}:{:02}", s / 60, s % 60)
+    };
+    let each: Vec<String> = parts
+        .iter()
+        .map(|(name, s)| format!("`{name}` {}", minutes(*s)))
+        .collect();
+    Ok(format!(
+        "The scenarios of the run in these pages took {} (minutes:seconds) in all, \
+         building apart: {}.\n",
+        minutes(total),
+        each.join(", ")
+    ))
 }
 
 /// A file per listing, for its chapter. A listing this run did not select

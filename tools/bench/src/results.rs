@@ -523,6 +523,10 @@ pub struct Results {
     /// What they chose, per server and mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_threads: Vec<ThreadChoice>,
+    /// How long the scenario took, calibration and every round, in seconds
+    /// (absent from files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 impl Results {

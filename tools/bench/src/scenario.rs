@@ -75,7 +75,11 @@ pub const URING_ROWS: [(&str, &str); 5] = [
 pub const HANDLER_ROWS: [(&str, &str, &str); 3] = [
     ("thread-pool 16", "thread-pool", "16"),
     ("epoll-offload 16", "epoll-offload", "16"),
-    ("tokio-tasks spawn-blocking", "tokio-tasks", "spawn-blocking"),
+    (
+        "tokio-tasks spawn-blocking",
+        "tokio-tasks",
+        "spawn-blocking",
+    ),
 ];
 
 /// The row a listing run with `args` is in the tables: its own name, or
@@ -838,6 +842,7 @@ impl Context {
         let (steps, estimate) = self.estimate(&plans);
         let mut progress = Progress::new(steps, estimate);
         for mut plan in plans {
+            let started = std::time::Instant::now();
             let (calibration, choices) = self.calibrate(&mut plan, &mut progress);
             let mut samples: Vec<Sample> = Vec::new();
             for round in 0..self.options.rounds {
@@ -906,6 +911,7 @@ impl Context {
                 loadgen_report,
                 calibration,
                 client_threads: choices,
+                seconds: Some(started.elapsed().as_secs_f64()),
             };
             progress.note(&format!("{}: done", plan.name));
             done(&results)?;

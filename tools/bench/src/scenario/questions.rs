@@ -199,10 +199,11 @@ impl Context {
                     detail: format!("release build of listings/{listing}, run with {arg}"),
                 };
                 let after = at.map_or(plan.servers.len(), |i| {
-                    i + 1 + plan.servers[i + 1..]
-                        .iter()
-                        .take_while(|s| s.name.starts_with(&format!("{listing} ")))
-                        .count()
+                    i + 1
+                        + plan.servers[i + 1..]
+                            .iter()
+                            .take_while(|s| s.name.starts_with(&format!("{listing} ")))
+                            .count()
                 });
                 plan.servers.insert(after, entry);
                 rows.push((spec, vec![arg.to_string()]));

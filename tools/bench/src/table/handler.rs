@@ -42,7 +42,10 @@ fn predicted(server: &str, cores: usize, clients: usize) -> Option<(usize, &'sta
     };
     let listing = testbed::LISTINGS.iter().find(|l| l.name == name)?;
     // The workers a listing that takes a number of them ran with.
-    let workers = arg.and_then(|a| a.parse().ok()).unwrap_or(cores).min(clients);
+    let workers = arg
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(cores)
+        .min(clients);
     Some(match listing.model {
         Model::Linear => (1, "one connection at a time"),
         Model::Workers if arg.is_some() => (workers, "a blocked worker each"),
@@ -128,7 +131,12 @@ pub fn handler(results: &Results) -> String {
 
 /// One server's line of the reading at the blocking target `path`, and
 /// whether it served as many at once as predicted (`None`: no prediction).
-fn reading(results: &Results, server: &str, path: &str, secs: f64) -> Option<(String, Option<bool>)> {
+fn reading(
+    results: &Results,
+    server: &str,
+    path: &str,
+    secs: f64,
+) -> Option<(String, Option<bool>)> {
     let clients = results.params.concurrency.first().copied().unwrap_or(0);
     let st = cell(results, server, path).stats().cloned()?;
     let at_once = st.rate * secs;
