@@ -143,7 +143,14 @@ pub fn all(dir: &Path) -> Result<(), String> {
         (Some(post), Some(sweep), Some(slow)) => table::models(&post, &sweep, &slow),
         _ => "*Not measured yet: run `cargo run --release -p bench -- all`.*\n".into(),
     };
-    write(&dir.join("models.md"), &models)
+    write(&dir.join("models.md"), &models)?;
+    // The same page's recommendations, cited from the four questions.
+    let questions = table::models_questions(
+        read(dir, Scenario::Idle)?.as_ref(),
+        read(dir, Scenario::Handler)?.as_ref(),
+        read(dir, Scenario::Load)?.as_ref(),
+    );
+    write(&dir.join("models-questions.md"), &questions)
 }
 
 /// How long each scenario of the committed run took, and all of them.

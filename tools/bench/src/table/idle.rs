@@ -277,12 +277,12 @@ fn growth(results: &Results, server: &str) -> Option<(f64, usize, f64)> {
 }
 
 /// Seconds of CPU each idle connection added to every request.
-fn per_idle(results: &Results, server: &str) -> Option<f64> {
+pub fn per_idle(results: &Results, server: &str) -> Option<f64> {
     growth(results, server).map(|(base, most, top)| (top - base) / most as f64)
 }
 
 /// "84 ns", "1.2 ns", "-3 ns".
-fn nanos(seconds: f64) -> String {
+pub fn nanos(seconds: f64) -> String {
     let ns = seconds * 1e9;
     if ns.abs() < 10.0 {
         format!("{ns:.1} ns")

@@ -55,7 +55,7 @@ fn servers(results: &Results, mode: Mode) -> Vec<&str> {
 
 /// The highest share, and its rate asked, up to which the median
 /// corrected p99 stayed under the bound: at that share and every lower one.
-fn knee(results: &Results, server: &str, mode: Mode, bound: f64) -> Option<(f64, f64)> {
+pub fn knee(results: &Results, server: &str, mode: Mode, bound: f64) -> Option<(f64, f64)> {
     results
         .params
         .shares

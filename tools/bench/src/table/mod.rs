@@ -31,7 +31,7 @@ use crate::stats::{Cell, Stats, median};
 
 pub use clients::clients_keep_alive;
 pub use cpu::{BATCH_SERVER, cores, cpu};
-pub use models::models;
+pub use models::{models, questions as models_questions};
 pub use omission::{
     PERCENTILES as OMISSION_PERCENTILES, ROWS as OMISSION_ROWS, medians as omission_medians,
     runs as omission_runs,

@@ -129,3 +129,97 @@ pub fn models(post: &Results, sweep: &Results, slow: &Results) -> String {
     footer(&mut out, post, Scenario::Post);
     out
 }
+
+/// Every listing on one line again, from the four questions: what each
+/// idle connection adds to a request's CPU (`idle`), how many requests
+/// blocked in a slow handler it serves at once (`handler`), and the
+/// highest rate at which its p99 stayed under the bound (`load`), for each
+/// recommendation of the page that lays the models side by side to cite.
+pub fn questions(
+    idle: Option<&Results>,
+    handler: Option<&Results>,
+    load: Option<&Results>,
+) -> String {
+    use super::handler::{cell as handler_cell, work};
+    use super::idle::{nanos, per_idle};
+    use super::load::knee;
+    let sleep = handler.and_then(|h| h.params.paths.iter().find(|p| p.starts_with("/sleep/")));
+    let bound = load.and_then(|l| l.params.p99_bound);
+    let mut table = Table::new([
+        left("Listing"),
+        right("Each idle connection adds"),
+        right(match sleep {
+            Some(p) => format!("`{p}`: at once"),
+            None => "Slow handler: at once".into(),
+        }),
+        right("Knee, keep-alive"),
+        right("Knee, new connection"),
+    ]);
+    let dash = || "–".to_string();
+    for spec in servers::LISTINGS.iter() {
+        let server = spec.name;
+        let in_any = [idle, handler, load]
+            .iter()
+            .flatten()
+            .any(|r| r.server(server).is_some());
+        if !in_any {
+            continue;
+        }
+        let each = idle
+            .and_then(|r| per_idle(r, server))
+            .map_or_else(dash, |s| format!("{} of CPU", nanos(s)));
+        let at_once = match (handler, sleep) {
+            (Some(h), Some(p)) => handler_cell(h, server, p)
+                .stats()
+                .map(|st| format!("{:.1}", st.rate * work(p).unwrap_or(f64::NAN)))
+                .unwrap_or_else(dash),
+            _ => dash(),
+        };
+        let knee_in = |mode| match (load, bound) {
+            (Some(l), Some(b)) if l.server(server).is_some() => knee(l, server, mode, b)
+                .map_or_else(
+                    || "below every rate".into(),
+                    |(_, rate)| format!("{} req/s", count(rate)),
+                ),
+            _ => dash(),
+        };
+        table.row([
+            format!("[`{server}`]({}.md)", chapter(server)),
+            each,
+            at_once,
+            if spec.keep_alive {
+                knee_in(Mode::KeepAlive)
+            } else {
+                dash()
+            },
+            knee_in(Mode::Close),
+        ]);
+    }
+    let mut out = table.finish();
+    let _ = writeln!(
+        out,
+        "\n*Each idle connection adds*: the server CPU per request that every idle \
+         keep-alive connection held open beside a fixed load added, from [What idle \
+         connections cost](question-idle.md). *At once*: requests served per second times \
+         the time each blocks, with {} clients, from [What a slow handler \
+         does](question-handler.md). *Knee*: the highest rate asked, open loop, at which \
+         p99 stayed under {} at that rate and every lower one, from [Latency against \
+         offered load](question-load.md). A dash: the listing was not in that experiment. \
+         Medians over the rounds; each page has the ranges, the commands and the machine.",
+        handler
+            .and_then(|h| h.params.concurrency.first().copied())
+            .map_or_else(|| "the experiment's".into(), |c| c.to_string()),
+        bound.map_or_else(|| "the experiment's bound".into(), |b| latency(Some(b))),
+    );
+    out
+}
+
+/// The chapter a listing is in, as a file name without `.md`.
+fn chapter(server: &str) -> &str {
+    match server {
+        "select" | "poll" => "select-poll",
+        "uring" => "io-uring",
+        "tokio-tasks" => "tokio",
+        other => other,
+    }
+}
