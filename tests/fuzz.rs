@@ -19,7 +19,7 @@
 //! `FUZZ_SEED` and `FUZZ_INPUTS` change the run (the defaults are fixed, so
 //! that a failure is the same failure every time); a listing stops early
 //! if its inputs take longer than `BUDGET`, and the comparison covers what
-//! every listing got through.
+//! every listing got through, which must be at least `COMPARED` inputs.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -36,7 +36,11 @@ const INPUTS: usize = 2000;
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The longest a listing's run may take; it stops early after that.
-const BUDGET: Duration = Duration::from_secs(20);
+const BUDGET: Duration = Duration::from_secs(8);
+
+/// The fewest inputs every listing must get through in its budget for the
+/// comparison between listings to mean anything.
+const COMPARED: usize = 500;
 
 /// How long a server may keep a connection open after the client has
 /// finished sending: it has all there is, so it should need no time.
@@ -281,6 +285,12 @@ fn mutated_requests_are_answered_alike() {
         inputs.len(),
         answered.len()
     );
+    if done < COMPARED.min(inputs.len()) {
+        failures.push(format!(
+            "only {done} inputs went through every listing in {BUDGET:?}: too few to compare \
+             ({COMPARED} at least)"
+        ));
+    }
 
     // The inputs reach every answer a short request can get: a fuzzer
     // whose mutations all ended in the same 400 would test little.

@@ -41,18 +41,6 @@ fn assert_served(server: &Server) {
     assert_bytes(&got, support::RESPONSE);
 }
 
-/// Whether `pid` is still a process of group `pgid`, zombie or not, as
-/// `/proc` tells. A pid that the kernel has given to some unrelated process
-/// since does not count.
-fn in_group(pid: u32, pgid: u32) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // After the command name in parentheses: state, ppid, pgrp.
-    let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    fields.split_whitespace().nth(2) == Some(pgid.to_string().as_str())
-}
-
 #[track_caller]
 fn assert_all_gone(pids: &[u32], pgid: u32) {
     let left = support::procfs::group_members(pgid);
@@ -60,7 +48,7 @@ fn assert_all_gone(pids: &[u32], pgid: u32) {
     let left: Vec<u32> = pids
         .iter()
         .copied()
-        .filter(|&p| in_group(p, pgid))
+        .filter(|&p| support::procfs::in_group(p, pgid))
         .collect();
     assert!(left.is_empty(), "still in /proc: {left:?}");
 }
@@ -250,13 +238,7 @@ fn a_traced_worker_is_killed_when_the_parent_stops() {
         println!("skipped: this process may not trace its server's worker: {e}");
         return;
     }
-    wait_until("the worker to be traced", || {
-        fs::read_to_string(format!("/proc/{victim}/status")).is_ok_and(|status| {
-            status
-                .lines()
-                .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
-        })
-    });
+    wait_until("the worker to be traced", || support::procfs::traced(victim));
 
     let stopped = server.stop(WAIT).expect("stop the server");
     assert!(!stopped.killed, "the parent did not exit within {WAIT:?}");

@@ -60,41 +60,7 @@ pub fn unavailable(name: &str) -> Option<String> {
 /// Runs the listing `name` once: `None` if it listens, or what it said
 /// when it exited instead.
 fn refusal(name: &str) -> Option<String> {
-    let mut child = Command::new(program(name))
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run the {name} listing: {e}"));
-    // Its first line, or nothing if it exits first; in a thread, so that
-    // the wait is bounded.
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let (sender, first_line) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let line = first_line.recv_timeout(WAIT).unwrap_or_default();
-    if line.starts_with("listening on ") {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    }
-    let _ = child.kill(); // should it hang
-    let output = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("wait for the {name} listing: {e}"));
-    let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    Some(if why.is_empty() {
-        format!(
-            "the {name} listing exited ({}) saying nothing",
-            output.status
-        )
-    } else {
-        why
-    })
+    testbed::server::refusal(&program(name), WAIT)
 }
 
 /// For a test that needs the listing `name`: if this machine cannot run
@@ -178,10 +144,8 @@ pub fn for_every_listing(
 /// Waits, up to [`WAIT`], until `done` says so; panics naming `what`.
 #[track_caller]
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        thread::sleep(Duration::from_millis(10));
+    if let Err(e) = testbed::wait_for(what, WAIT, || done().then_some(())) {
+        panic!("{e}");
     }
 }
 

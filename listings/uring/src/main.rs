@@ -80,22 +80,26 @@ enum Op {
     Shut = 8,
 }
 
+impl Op {
+    /// Every operation, in any order: what a code is decoded against.
+    const ALL: [Op; 8] = [
+        Op::Accept,
+        Op::Resume,
+        Op::Tick,
+        Op::Recv,
+        Op::Send,
+        Op::Cancel,
+        Op::Done,
+        Op::Shut,
+    ];
+}
+
 impl TryFrom<u8> for Op {
     type Error = u8;
 
     /// The operation whose code `code` is, or `code` back if none is.
     fn try_from(code: u8) -> Result<Op, u8> {
-        match code {
-            1 => Ok(Op::Accept),
-            2 => Ok(Op::Resume),
-            3 => Ok(Op::Tick),
-            4 => Ok(Op::Recv),
-            5 => Ok(Op::Send),
-            6 => Ok(Op::Cancel),
-            7 => Ok(Op::Done),
-            8 => Ok(Op::Shut),
-            _ => Err(code),
-        }
+        Op::ALL.into_iter().find(|&op| op as u8 == code).ok_or(code)
     }
 }
 
@@ -1029,6 +1033,21 @@ mod multishot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_op_is_listed_once() {
+        // A match without a wildcard: a new variant does not compile here
+        // until it is named, which is the reminder to list it in ALL.
+        let named = |op: Op| match op {
+            Op::Accept | Op::Resume | Op::Tick | Op::Recv => op,
+            Op::Send | Op::Cancel | Op::Done | Op::Shut => op,
+        };
+        for (i, op) in Op::ALL.into_iter().enumerate() {
+            assert_eq!(named(op), op);
+            assert_ne!(op as u8, 0, "{op:?}: 0 is no code");
+            assert!(!Op::ALL[..i].contains(&op), "{op:?} twice");
+        }
+    }
 
     #[test]
     fn every_code_decodes_to_the_op_that_has_it() {

@@ -38,6 +38,7 @@ use crate::markdown::{Table, left, right};
 use crate::render::write;
 use crate::scenario::Options;
 use crate::stats::median;
+use testbed::procfs::group_threads;
 
 /// Workers asked of every server: more than the cores of a small machine,
 /// so that who gets woken is a choice among several idle workers.
@@ -258,62 +259,26 @@ fn without_exclusive(program: &Path, scratch: &Path) -> Result<PathBuf, String> 
 }
 
 /// Calls `ready` until it gives something, for at most five seconds.
-fn wait_for<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> Result<T, String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(t) = ready() {
-            return Ok(t);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("gave up waiting for {what}"));
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Every thread of the server's process group: (pid, tid).
-fn tasks(leader: u32) -> Vec<(u32, u32)> {
-    let mut all = Vec::new();
-    for pid in testbed::procfs::group_members(leader) {
-        let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for entry in dir.flatten() {
-            if let Ok(tid) = entry.file_name().to_string_lossy().parse() {
-                all.push((pid, tid));
-            }
-        }
-    }
-    all.sort_unstable();
-    all
+fn wait_for<T>(what: &str, ready: impl FnMut() -> Option<T>) -> Result<T, String> {
+    testbed::wait_for(what, Duration::from_secs(5), ready)
 }
 
 /// The server's workers, by thread id: every thread but the first of the
 /// process that leads the group (the parent, or the main thread that waits
 /// for the others) and the thread that only accepts (`epoll-acceptor`'s).
 fn workers(leader: u32) -> Vec<u32> {
-    tasks(leader)
+    group_threads(leader)
         .into_iter()
-        .filter(|&(_, tid)| tid != leader)
-        .filter(|&(pid, tid)| {
-            let comm = fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"));
-            comm.is_ok_and(|c| c.trim_end() != "acceptor")
-        })
-        .map(|(_, tid)| tid)
+        .filter(|t| t.tid != leader && t.name != "acceptor")
+        .map(|t| t.tid)
         .collect()
 }
 
 /// Voluntary context switches of every thread of the group, summed.
 fn switches(leader: u32) -> u64 {
-    tasks(leader)
-        .into_iter()
-        .filter_map(|(pid, tid)| {
-            let status = fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
+    group_threads(leader)
+        .iter()
+        .map(|t| t.voluntary_switches)
         .sum()
 }
 
@@ -328,7 +293,7 @@ impl Perf {
             .iter()
             .map(u32::to_string)
             .collect();
-        let threads = tasks(leader).len();
+        let threads = group_threads(leader).len();
         let child = Command::new("perf")
             .args(["stat", "--per-thread", "-x,", "-o"])
             .arg(out)

@@ -118,17 +118,10 @@ impl IdleConnections {
 
 /// Waits until `done`, for [`PATIENCE`] at most.
 fn wait_until(done: impl Fn() -> bool) -> io::Result<()> {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the server did not take the idle connections in time",
-            ));
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
+    testbed::wait_for("the server to take the idle connections", PATIENCE, || {
+        done().then_some(())
+    })
+    .map_err(|e| io::Error::new(io::ErrorKind::TimedOut, e))
 }
 
 /// Reads one answer of the book's, whole.

@@ -38,6 +38,64 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Whether `pid` is still a process of group `pgid`, zombie or not. A pid
+/// that the kernel has given to some unrelated process since does not count.
+pub fn in_group(pid: u32, pgid: u32) -> bool {
+    stat(pid).is_ok_and(|p| p.pgrp == pgid)
+}
+
+/// Whether some process traces `pid` (a debugger, `strace`), as the
+/// `TracerPid` line of its status says.
+pub fn traced(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        status
+            .lines()
+            .any(|l| l.starts_with("TracerPid:") && l.split_whitespace().nth(1) != Some("0"))
+    })
+}
+
+/// One thread of a process group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub pid: u32,
+    pub tid: u32,
+    /// Its name (`comm`), as `thread::Builder::name` set it.
+    pub name: String,
+    /// How often it gave up the CPU to wait: a wake-up each, for a thread
+    /// that sleeps in `accept` or `epoll_wait`.
+    pub voluntary_switches: u64,
+}
+
+/// Every thread of every live process of group `pgid`, by pid and tid.
+pub fn group_threads(pgid: u32) -> Vec<Thread> {
+    let mut all = Vec::new();
+    for pid in group_members(pgid) {
+        let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for tid in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()) {
+            let task = format!("/proc/{pid}/task/{tid}");
+            let Ok(status) = fs::read_to_string(format!("{task}/status")) else {
+                continue; // it ended as we looked
+            };
+            let switches = status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let name = fs::read_to_string(format!("{task}/comm")).unwrap_or_default();
+            all.push(Thread {
+                pid,
+                tid,
+                name: name.trim_end().to_string(),
+                voluntary_switches: switches,
+            });
+        }
+    }
+    all.sort_unstable_by_key(|t| (t.pid, t.tid));
+    all
+}
+
 /// Children of `parent` that have exited but not been reaped.
 pub fn zombies(parent: u32) -> Vec<u32> {
     processes()

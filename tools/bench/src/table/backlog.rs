@@ -127,6 +127,7 @@ pub fn backlog(results: &Results) -> String {
     out += &threads_line(results, results.samples.iter());
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results);
+    out += &super::idle::counters(results);
     footer(&mut out, results, Scenario::Backlog);
     out
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, name};
+use super::{footer, name, threads_line};
 use crate::format::{count, latency, micros, times};
 use crate::markdown::{Column, Table, left, right};
 use crate::results::{Mode, Results, Sample, Scenario};
@@ -172,6 +172,7 @@ pub fn idle(results: &Results) -> String {
         p.open_loop_seconds,
     );
     out += &health(results, rate);
+    out += &threads_line(results, results.samples.iter());
     let _ = writeln!(out, "\nLimits of the run: {}.", results.limits.describe());
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results);

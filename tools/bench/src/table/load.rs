@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::idle::median_of;
-use super::{footer, mode_words, name};
+use super::{footer, mode_words, name, threads_line};
 use crate::format::{count, latency};
 use crate::markdown::{Table, left, right};
 use crate::results::{JsonLatency, Mode, Results, Sample, Scenario};
@@ -138,6 +138,7 @@ pub fn load(results: &Results) -> String {
         latency(Some(bound))
     );
     out += &knees(results, bound);
+    out += &threads_line(results, results.samples.iter());
     let _ = writeln!(out, "\n**The reading.**\n");
     out += &verdict(results, bound);
     out += &super::idle::counters(results);

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use super::{footer, kernel, mode_words, name, threads_line};
 use crate::format::{count, latency, micros, times};
 use crate::markdown::{Table, left, right};
-use crate::results::{Mode, Results, Scenario};
+use super::idle::median_of;
+use crate::results::{Fairness, Mode, Results, Sample, Scenario};
 use crate::stats::median;
 use crate::stats::{Stats, absent, cell};
 
@@ -80,6 +81,7 @@ pub fn sweep(results: &Results) -> String {
         }
     );
     out += &fall(results);
+    out += &fairness(results);
     out += &threads_line(results, results.samples.iter());
     out += &calibration(results);
     let _ = writeln!(
@@ -90,6 +92,70 @@ pub fn sweep(results: &Results) -> String {
     out += &kernel(results, results.samples.iter());
     footer(&mut out, results, Scenario::Sweep);
     out
+}
+
+/// The keep-alive clients at which `fairness` shows how evenly the
+/// connections were served: the most that every keep-alive listing serves
+/// without a descriptor limit in the way, and the models page's column.
+const FAIRNESS_CLIENTS: usize = 64;
+
+/// How many requests each keep-alive connection completed, at
+/// `FAIRNESS_CLIENTS`: the least, the median and the most, each the median
+/// over the rounds. A server that serves one connection until it is done,
+/// and lets the others wait, shows a wide spread; one that takes turns, a
+/// narrow one.
+fn fairness(results: &Results) -> String {
+    if !results.params.concurrency.contains(&FAIRNESS_CLIENTS) {
+        return String::new();
+    }
+    let mut table = Table::new([
+        left("Server"),
+        right("Fewest"),
+        right("Median"),
+        right("Most"),
+        right("Longest wait"),
+    ]);
+    let mut any = false;
+    for s in results.servers.iter().filter(|s| s.keep_alive) {
+        let runs: Vec<&Sample> = results
+            .samples
+            .iter()
+            .filter(|r| {
+                r.server == s.name
+                    && r.mode == Mode::KeepAlive
+                    && r.concurrency == FAIRNESS_CLIENTS
+                    && r.client.starts_with("loadgen")
+                    && r.usable()
+                    && r.fairness.is_some()
+            })
+            .collect();
+        let part = |f: fn(&Fairness) -> u64| {
+            median_of(&runs, |r| r.fairness.as_ref().map(|x| f(x) as f64))
+        };
+        let (Some(min), Some(median), Some(max)) =
+            (part(|f| f.min), part(|f| f.median), part(|f| f.max))
+        else {
+            continue;
+        };
+        any = true;
+        table.row([
+            name(results, &s.name),
+            count(min),
+            count(median),
+            count(max),
+            latency(median_of(&runs, |r| r.max)),
+        ]);
+    }
+    if !any {
+        return String::new();
+    }
+    format!(
+        "\n**How evenly the connections were served**, keep-alive, {FAIRNESS_CLIENTS} \
+         clients: the requests each connection completed in a run (the fewest, the \
+         median and the most, each the median over the rounds), and the longest any \
+         request waited.\n\n{}",
+        table.finish()
+    )
 }
 
 /// Which servers' rates fell at the most clients, with a new connection per

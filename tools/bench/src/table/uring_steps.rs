@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{footer, mode_words};
+use super::{footer, mode_words, threads_line};
 use crate::format::{count, micros, times};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Scenario};
@@ -108,6 +108,8 @@ pub fn uring_steps(results: &Results) -> String {
         }
         let _ = writeln!(out, "- {want}: {}.", verdicts.join("; "));
     }
+    out += &threads_line(results, results.samples.iter());
+    out += &super::idle::counters(results);
     footer(&mut out, results, Scenario::UringSteps);
     out
 }
