@@ -236,3 +236,357 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A glossary entry, and the words that are a use of it in a chapter.
+struct Term {
+    /// Matched whole and ignoring case; a space matches any whitespace.
+    words: &'static [&'static str],
+    /// The entry's anchor in `glossary.md`.
+    anchor: &'static str,
+    /// Whether a code span holding exactly one of `words` is a use too,
+    /// for names such as `TIME_WAIT` that the book writes as code.
+    in_code: bool,
+}
+
+const fn term(words: &'static [&'static str], anchor: &'static str) -> Term {
+    Term {
+        words,
+        anchor,
+        in_code: false,
+    }
+}
+
+const fn code_term(words: &'static [&'static str], anchor: &'static str) -> Term {
+    Term {
+        words,
+        anchor,
+        in_code: true,
+    }
+}
+
+/// The glossary terms whose words mean nothing else in the book. (Words such
+/// as "head", "task" or "deadline" also have their everyday sense; the
+/// chapters link them by hand.)
+const TERMS: &[Term] = &[
+    term(&["backlog", "backlogs"], "backlog"),
+    term(
+        &["accept queue", "accept queues", "SYN queue", "SYN queues"],
+        "syn-queue-and-accept-queue",
+    ),
+    code_term(&["TIME_WAIT"], "time_wait"),
+    term(
+        &["level-triggered", "edge-triggered"],
+        "level-triggered-and-edge-triggered",
+    ),
+    term(
+        &["pipelining", "pipelined", "pipeline", "pipelines"],
+        "pipelining",
+    ),
+    term(&["p50", "p99"], "p50-and-p99"),
+    term(&["coordinated omission"], "coordinated-omission"),
+    term(
+        &[
+            "keep-alive",
+            "persistent connection",
+            "persistent connections",
+        ],
+        "keep-alive",
+    ),
+    term(&["thundering herd"], "thundering-herd"),
+    code_term(&["SO_REUSEPORT"], "so_reuseport"),
+    code_term(&["EMFILE"], "emfile"),
+    term(&["event loop", "event loops"], "event-loop"),
+    term(
+        &[
+            "file descriptor",
+            "file descriptors",
+            "descriptor",
+            "descriptors",
+        ],
+        "file-descriptor",
+    ),
+    term(
+        &["system call", "system calls", "syscall", "syscalls"],
+        "system-call",
+    ),
+    term(
+        &["half-close", "half-closes", "half-closed", "half-closing"],
+        "half-close",
+    ),
+    term(&["slowloris"], "slowloris"),
+    term(&["work stealing", "work-stealing"], "work-stealing"),
+    term(&["waker", "wakers"], "waker"),
+];
+
+/// Each chapter links a glossary term where it first uses it (the glossary
+/// says so), so a reader meets the link before the word has to be understood.
+/// A use is a word of the chapter's prose: not in code, a heading, an image's
+/// text, a `{{#include}}`d file or the title of a work linked on another
+/// site; a word in the text of a link to another chapter is a use, and that
+/// use has to be the one that links the glossary.
+#[test]
+fn every_glossary_term_is_linked_at_its_first_use() {
+    let src = Path::new(ROOT).join("src");
+    let summary = fs::read_to_string(src.join("SUMMARY.md")).unwrap();
+    let mut problems = Vec::new();
+    for chapter in summary_chapters(&summary) {
+        if chapter == "glossary.md" || chapter.starts_with("generated/") {
+            continue;
+        }
+        let text = fs::read_to_string(src.join(&chapter)).unwrap();
+        let prose = Prose::of(&text);
+        for term in TERMS {
+            let Some(first) = prose.first_use(term) else {
+                continue;
+            };
+            let target = format!("glossary.md#{}", term.anchor);
+            let linked = prose
+                .links
+                .iter()
+                .any(|link| link.target == target && link.start <= first);
+            if !linked {
+                let line = text[..first].matches('\n').count() + 1;
+                let word: String = text[first..]
+                    .chars()
+                    .take_while(|&c| c != '\n')
+                    .take(30)
+                    .collect();
+                problems.push(format!(
+                    "src/{chapter}:{line}: the first use of {:?} (\"{word}\") is not linked to {target}",
+                    term.words[0]
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The chapter files `SUMMARY.md` links, in its order.
+fn summary_chapters(summary: &str) -> Vec<String> {
+    summary
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')'))
+        .map(|(target, _)| target.trim().to_string())
+        .filter(|target| target.ends_with(".md"))
+        .collect()
+}
+
+/// A chapter's text with everything that is not prose blanked out (offsets
+/// and line breaks kept), and its links and code spans.
+struct Prose {
+    text: Vec<u8>,
+    links: Vec<Link>,
+    /// Each code span's offset in the chapter and its trimmed content.
+    code: Vec<(usize, String)>,
+}
+
+struct Link {
+    /// The offsets of the link text's brackets, `[` and just past `]`.
+    start: usize,
+    end: usize,
+    target: String,
+}
+
+impl Prose {
+    fn of(chapter: &str) -> Prose {
+        let mut text = chapter.as_bytes().to_vec();
+        blank_lines(&mut text);
+        for (open, close) in [("<!--", "-->"), ("{{#", "}}")] {
+            let mut from = 0;
+            while let Some(start) = find(&text, open.as_bytes(), from) {
+                let end =
+                    find(&text, close.as_bytes(), start).map_or(text.len(), |at| at + close.len());
+                blank(&mut text, start..end);
+                from = end;
+            }
+        }
+        let code = blank_code_spans(&mut text, chapter);
+        let links = take_links(&mut text);
+        Prose { text, links, code }
+    }
+
+    /// The offset of the first use of `term` in prose, if there is one.
+    fn first_use(&self, term: &Term) -> Option<usize> {
+        let external: Vec<&Link> = self
+            .links
+            .iter()
+            .filter(|link| has_scheme(&link.target))
+            .collect();
+        let in_prose =
+            (0..self.text.len()).filter(|&at| term.words.iter().any(|word| self.word_at(word, at)));
+        let in_code = self
+            .code
+            .iter()
+            .filter(|(_, content)| {
+                term.in_code
+                    && term
+                        .words
+                        .iter()
+                        .any(|word| word.eq_ignore_ascii_case(content))
+            })
+            .map(|&(at, _)| at);
+        in_prose
+            .chain(in_code)
+            .filter(|&at| {
+                !external
+                    .iter()
+                    .any(|link| (link.start..link.end).contains(&at))
+            })
+            .min()
+    }
+
+    /// Whether `word` is written at `at`, as a whole word.
+    fn word_at(&self, word: &str, at: usize) -> bool {
+        let text = &self.text;
+        if at > 0 && is_word_byte(text[at - 1]) {
+            return false;
+        }
+        let mut i = at;
+        for &expected in word.as_bytes() {
+            if expected == b' ' {
+                let spaces = text[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+                if spaces == 0 {
+                    return false;
+                }
+                i += spaces;
+            } else if text
+                .get(i)
+                .is_some_and(|b| b.eq_ignore_ascii_case(&expected))
+            {
+                i += 1;
+            } else {
+                return false;
+            }
+        }
+        !text.get(i).copied().is_some_and(is_word_byte)
+    }
+}
+
+fn is_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
+fn find(text: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    text.get(from..)?
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|at| from + at)
+}
+
+/// Blanks `range` of `text`, keeping its line breaks.
+fn blank(text: &mut [u8], range: std::ops::Range<usize>) {
+    for byte in &mut text[range] {
+        if *byte != b'\n' {
+            *byte = b' ';
+        }
+    }
+}
+
+/// Blanks fenced code blocks, headings, directive lines and link
+/// reference definitions.
+fn blank_lines(text: &mut [u8]) {
+    let mut fence: Option<(u8, usize)> = None;
+    let mut start = 0;
+    while start < text.len() {
+        let end = find(text, b"\n", start).unwrap_or(text.len());
+        let line = String::from_utf8_lossy(&text[start..end]).into_owned();
+        let trimmed = line.trim();
+        let marker = trimmed.bytes().next().filter(|&b| b == b'`' || b == b'~');
+        let run = marker.map_or(0, |m| trimmed.bytes().take_while(|&b| b == m).count());
+        let hashes = trimmed.bytes().take_while(|&b| b == b'#').count();
+        let blanked = match (fence, marker) {
+            (Some((open, len)), Some(m)) if m == open && run >= len && run == trimmed.len() => {
+                fence = None;
+                true
+            }
+            (Some(_), _) => true,
+            (None, Some(m)) if run >= 3 => {
+                fence = Some((m, run));
+                true
+            }
+            (None, _) => {
+                ((1..=6).contains(&hashes) && trimmed[hashes..].starts_with([' ', '\t']))
+                    || trimmed.starts_with("{{#")
+                    || trimmed
+                        .strip_prefix('[')
+                        .and_then(|rest| rest.split_once(']'))
+                        .is_some_and(|(_, after)| after.starts_with(':'))
+            }
+        };
+        if blanked {
+            blank(text, start..end);
+        }
+        start = end + 1;
+    }
+}
+
+/// Blanks every code span, and returns where each was and what it held.
+fn blank_code_spans(text: &mut [u8], chapter: &str) -> Vec<(usize, String)> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some(open) = find(text, b"`", at) {
+        let len = text[open..].iter().take_while(|&&b| b == b'`').count();
+        let mut close = None;
+        let mut from = open + len;
+        while let Some(candidate) = find(text, b"`", from) {
+            let run = text[candidate..].iter().take_while(|&&b| b == b'`').count();
+            if run == len {
+                close = Some(candidate);
+                break;
+            }
+            from = candidate + run;
+        }
+        let Some(close) = close else {
+            at = open + len;
+            continue;
+        };
+        spans.push((open, chapter[open + len..close].trim().to_string()));
+        blank(text, open..close + len);
+        at = close + len;
+    }
+    spans
+}
+
+/// Finds the links `[text](target)`, blanks their targets, and blanks images
+/// whole.
+fn take_links(text: &mut [u8]) -> Vec<Link> {
+    let mut links = Vec::new();
+    let mut at = 0;
+    while let Some(start) = find(text, b"[", at) {
+        at = start + 1;
+        let Some(close) = text[at..]
+            .iter()
+            .position(|&b| b == b'[' || b == b']')
+            .map(|i| at + i)
+            .filter(|&i| text[i] == b']')
+        else {
+            continue;
+        };
+        if text.get(close + 1) != Some(&b'(') {
+            continue;
+        }
+        let Some(end) = find(text, b")", close + 2) else {
+            continue;
+        };
+        let target = String::from_utf8_lossy(&text[close + 2..end]).into_owned();
+        if target.contains(char::is_whitespace) {
+            continue;
+        }
+        if start > 0 && text[start - 1] == b'!' {
+            blank(text, start - 1..end + 1);
+        } else {
+            blank(text, close + 1..end + 1);
+            links.push(Link {
+                start,
+                end: close + 1,
+                target,
+            });
+        }
+        at = end + 1;
+    }
+    links
+}
