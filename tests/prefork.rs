@@ -238,7 +238,9 @@ fn a_traced_worker_is_killed_when_the_parent_stops() {
         println!("skipped: this process may not trace its server's worker: {e}");
         return;
     }
-    wait_until("the worker to be traced", || support::procfs::traced(victim));
+    wait_until("the worker to be traced", || {
+        support::procfs::traced(victim.as_raw() as u32)
+    });
 
     let stopped = server.stop(WAIT).expect("stop the server");
     assert!(!stopped.killed, "the parent did not exit within {WAIT:?}");

@@ -26,8 +26,8 @@ pub const RESPONSE_KEEP_ALIVE: &[u8] =
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// A request head longer than [`HEAD_LIMIT`] gets this, and a close.
-pub const TOO_LARGE: &[u8] =
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+pub const TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n\
+Connection: close\r\nContent-Length: 0\r\n\r\n";
 
 /// A head that is not HTTP/1.x, or whose body cannot be told apart from
 /// what follows it, gets this, and a close.

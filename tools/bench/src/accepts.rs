@@ -27,13 +27,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use crate::machine::Machine;
 use crate::markdown::{Table, left, right};
 use crate::render::write;
 use crate::scenario::Options;
@@ -63,6 +63,10 @@ const CASES: [(&str, bool); 6] = [
 pub struct Accepts {
     pub scenario: String,
     pub command: String,
+    /// The machine it ran on (absent from files written before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Machine>,
     pub workers: usize,
     /// Connections (one request each) per run.
     pub requests: u64,
@@ -113,6 +117,7 @@ pub fn measure(options: &Options, command: String) -> Result<(), String> {
     let mut results = Accepts {
         scenario: "accepts".into(),
         command,
+        machine: Some(Machine::read()),
         workers: WORKERS,
         requests,
         rounds: options.rounds,
@@ -429,7 +434,11 @@ fn percent(share: f64) -> String {
 
 /// The table, what it shows in generated sentences, and how to reproduce it.
 fn table(results: &Accepts) -> String {
-    let reproduce = format!("Reproduce with `{}`.", results.command);
+    let machine = match &results.machine {
+        Some(m) => format!("Measured on {}. ", m.describe()),
+        None => String::new(),
+    };
+    let reproduce = format!("{machine}Reproduce with `{}`.", results.command);
     if let Some(why) = &results.skipped {
         return format!("*Not measured: {why}.* {reproduce}\n");
     }
@@ -549,6 +558,7 @@ mod tests {
         let results = Accepts {
             scenario: "accepts".into(),
             command: "cargo run --release -p bench -- accepts".into(),
+            machine: None,
             workers: 4,
             requests: 100,
             rounds: 1,

@@ -18,8 +18,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsFd;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::socket::{setsockopt, sockopt};
 
@@ -145,6 +144,7 @@ fn answer(stream: &mut TcpStream) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::thread;
 
     const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nHello world";
 

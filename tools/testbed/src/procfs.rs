@@ -73,7 +73,10 @@ pub fn group_threads(pgid: u32) -> Vec<Thread> {
         let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
             continue;
         };
-        for tid in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()) {
+        for tid in dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        {
             let task = format!("/proc/{pid}/task/{tid}");
             let Ok(status) = fs::read_to_string(format!("{task}/status")) else {
                 continue; // it ended as we looked

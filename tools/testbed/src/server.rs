@@ -204,6 +204,52 @@ fn drain(mut out: impl Read, chunks: mpsc::Sender<Vec<u8>>) {
     }
 }
 
+/// Runs `program 127.0.0.1:0` once: `None` if it says it listens within
+/// `wait`, or else what it said on stderr as it exited (a listing that the
+/// machine cannot run, such as `uring` where io_uring is refused, says why
+/// in one line).
+pub fn refusal(program: &Path, wait: Duration) -> Option<String> {
+    let mut child = match Command::new(program)
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return Some(format!("cannot run {}: {e}", program.display())),
+    };
+    // Its first line, or nothing if it exits first; in a thread, so that
+    // the wait is bounded.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let (sender, first_line) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = first_line.recv_timeout(wait).unwrap_or_default();
+    let _ = child.kill(); // it listens, or it may hang
+    if line.starts_with("listening on ") {
+        let _ = child.wait();
+        return None;
+    }
+    let output = match child.wait_with_output() {
+        Ok(output) => output,
+        Err(e) => return Some(format!("waiting for {}: {e}", program.display())),
+    };
+    let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Some(if why.is_empty() {
+        format!(
+            "{} exited ({}) saying nothing",
+            program.display(),
+            output.status
+        )
+    } else {
+        why
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,46 +356,4 @@ mod tests {
         let err = Server::start(Path::new("/nonexistent/server"), &[]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
     }
-}
-
-/// Runs `program 127.0.0.1:0` once: `None` if it says it listens within
-/// `wait`, or else what it said on stderr as it exited (a listing that the
-/// machine cannot run, such as `uring` where io_uring is refused, says why
-/// in one line).
-pub fn refusal(program: &Path, wait: Duration) -> Option<String> {
-    let mut child = match Command::new(program)
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return Some(format!("cannot run {}: {e}", program.display())),
-    };
-    // Its first line, or nothing if it exits first; in a thread, so that
-    // the wait is bounded.
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    let (sender, first_line) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        let _ = sender.send(line);
-    });
-    let line = first_line.recv_timeout(wait).unwrap_or_default();
-    let _ = child.kill(); // it listens, or it may hang
-    if line.starts_with("listening on ") {
-        let _ = child.wait();
-        return None;
-    }
-    let output = match child.wait_with_output() {
-        Ok(output) => output,
-        Err(e) => return Some(format!("waiting for {}: {e}", program.display())),
-    };
-    let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    Some(if why.is_empty() {
-        format!("{} exited ({}) saying nothing", program.display(), output.status)
-    } else {
-        why
-    })
 }

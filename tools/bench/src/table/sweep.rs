@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
+use super::idle::median_of;
 use super::{footer, kernel, mode_words, name, threads_line};
 use crate::format::{count, latency, micros, times};
 use crate::markdown::{Table, left, right};
-use super::idle::median_of;
 use crate::results::{Fairness, Mode, Results, Sample, Scenario};
 use crate::stats::median;
 use crate::stats::{Stats, absent, cell};
