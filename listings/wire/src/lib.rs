@@ -18,7 +18,8 @@ pub const RESPONSE: &[u8] =
 
 /// The same answer for a client that keeps its connection open.
 pub const RESPONSE_KEEP_ALIVE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 11\r\n\r\nHello world";
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\
+Content-Length: 11\r\n\r\nHello world";
 
 /// What a client that asked (`Expect: 100-continue`) gets before it sends
 /// its body, from a server that will read the body: go on. An interim
@@ -35,8 +36,8 @@ pub const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
 /// A body announced longer than [`BODY_LIMIT`] gets this, and a close.
-pub const CONTENT_TOO_LARGE: &[u8] =
-    b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+pub const CONTENT_TOO_LARGE: &[u8] = b"HTTP/1.1 413 Content Too Large\r\n\
+Connection: close\r\nContent-Length: 0\r\n\r\n";
 
 /// A body sent with `Transfer-Encoding` (in pieces, `chunked`) rather than
 /// with a `Content-Length` gets this, and a close.

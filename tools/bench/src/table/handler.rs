@@ -54,16 +54,17 @@ fn predicted(server: &str, cores: usize, clients: usize) -> Option<(usize, &'sta
         Model::EventLoop if name == "epoll-offload" => {
             (workers, "a worker of the pool each; the loop never waits")
         }
-        Model::EventLoop if listing.threads == Some(1) => {
-            (1, "a single loop, stalled by each handler")
-        }
         Model::EventLoop if name == "tokio-tasks" && arg == Some("spawn-blocking") => {
             (clients, "a thread of tokio's blocking pool for each")
         }
         Model::EventLoop if name == "tokio-tasks" => {
             (cores, "tokio's workers, one per core, each blocked")
         }
+        // A loop per worker (a process of `epoll-prefork` has one thread).
         Model::EventLoop if listing.takes_workers => (cores, "a loop per core, each stalled"),
+        Model::EventLoop if listing.threads == Some(1) => {
+            (1, "a single loop, stalled by each handler")
+        }
         Model::EventLoop => return None,
     })
 }
