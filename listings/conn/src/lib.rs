@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::sys::epoll::EpollTimeout;
 use nix::sys::socket::SockFlag;
 use socket2::SockRef;
 
@@ -500,6 +501,20 @@ fn accept_non_blocking(listener: &TcpListener) -> io::Result<TcpStream> {
     Ok(socket.into())
 }
 // ANCHOR_END: acceptor
+
+// ANCHOR: epoll_timeout
+/// How long `epoll_wait` may sleep to wake by `t`: the time from now, in
+/// whole milliseconds rounded up. Rounded down, a wait due in half a
+/// millisecond would return at once, and the loop would spin until it was
+/// due.
+pub fn epoll_timeout(t: Instant) -> EpollTimeout {
+    let ms = t
+        .saturating_duration_since(Instant::now())
+        .as_micros()
+        .div_ceil(1000);
+    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
+}
+// ANCHOR_END: epoll_timeout
 
 #[cfg(test)]
 mod tests {

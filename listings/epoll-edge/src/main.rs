@@ -96,7 +96,7 @@ fn serve(listener: TcpListener) -> io::Result<()> {
         } else if l.open == 0 && !l.acceptor.held_back() {
             EpollTimeout::NONE
         } else {
-            until(next_sweep)
+            conn::epoll_timeout(next_sweep)
         };
         let n = match l.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
@@ -226,13 +226,4 @@ impl Loop {
             }
         }
     }
-}
-
-/// The time from now to `t`, in whole milliseconds rounded up.
-fn until(t: Instant) -> EpollTimeout {
-    let ms = t
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000);
-    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
 }

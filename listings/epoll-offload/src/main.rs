@@ -158,7 +158,7 @@ fn serve(listener: TcpListener, pool: Pool) -> io::Result<()> {
         let timeout = if l.open == 0 {
             EpollTimeout::NONE
         } else {
-            until(next_sweep)
+            conn::epoll_timeout(next_sweep)
         };
         let n = match l.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
@@ -310,13 +310,4 @@ impl Loop {
             }
         }
     }
-}
-
-/// The time from now to `t`, in whole milliseconds rounded up.
-fn until(t: Instant) -> EpollTimeout {
-    let ms = t
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000);
-    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
 }

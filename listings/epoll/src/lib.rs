@@ -75,7 +75,7 @@ pub fn serve_from<D: Door>(door: D, flags: EpollFlags) -> io::Result<()> {
         let timeout = if l.open == 0 {
             EpollTimeout::NONE
         } else {
-            until(next_sweep)
+            conn::epoll_timeout(next_sweep)
         };
         let n = match l.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
@@ -217,15 +217,4 @@ fn flags(interest: Interest) -> EpollFlags {
         Interest::Write => EpollFlags::EPOLLOUT,
         Interest::Close => EpollFlags::empty(),
     }
-}
-
-/// The time from now to `t`, in whole milliseconds rounded up: rounded
-/// down, a wait due in half a millisecond would return at once, and the
-/// loop would spin until it was due.
-fn until(t: Instant) -> EpollTimeout {
-    let ms = t
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000);
-    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
 }

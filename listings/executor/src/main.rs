@@ -307,7 +307,7 @@ impl Executor {
             } else if self.reactor.waiting.borrow().is_empty() {
                 EpollTimeout::NONE // nothing can expire: sleep until a client comes
             } else {
-                until(next_sweep)
+                conn::epoll_timeout(next_sweep)
             };
             if self.reactor.turn(&mut events, timeout)? {
                 self.accept();
@@ -362,12 +362,3 @@ impl Executor {
     }
 }
 // ANCHOR_END: executor
-
-/// The time from now to `t`, in whole milliseconds rounded up.
-fn until(t: Instant) -> EpollTimeout {
-    let ms = t
-        .saturating_duration_since(Instant::now())
-        .as_micros()
-        .div_ceil(1000);
-    EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::MAX)
-}

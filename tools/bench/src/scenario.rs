@@ -307,6 +307,22 @@ struct Case {
     extra: Extra,
 }
 
+impl Case {
+    /// `client` against `spec` with `load`, and nothing more.
+    fn new(spec: &'static Spec, client: Client, load: Load) -> Case {
+        Case {
+            spec,
+            client,
+            load,
+            slow: None,
+            args: Vec::new(),
+            rate_share: None,
+            calibrated: false,
+            extra: Extra::default(),
+        }
+    }
+}
+
 /// Idle connections beside the load, and the server's listen backlog.
 #[derive(Clone, Default)]
 struct Extra {
@@ -395,16 +411,7 @@ impl Plan {
     }
 
     fn case(&mut self, spec: &'static Spec, client: Client, load: Load) {
-        self.cases.push(Case {
-            spec,
-            client,
-            load,
-            slow: None,
-            args: Vec::new(),
-            rate_share: None,
-            calibrated: false,
-            extra: Extra::default(),
-        });
+        self.cases.push(Case::new(spec, client, load));
     }
 
     /// A rough guess of a case's seconds, for the progress bar.

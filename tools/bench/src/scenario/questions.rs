@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nix::sys::select::FD_SETSIZE;
 
-use super::{Case, Context, Extra, HANDLER_ROWS, Plan, listings, selected};
+use super::{Case, Context, HANDLER_ROWS, Plan, listings, selected};
 use crate::results::{Kind, ServerEntry, Status};
 use crate::results::{Mode, Scenario};
 use crate::run::{Client, Load};
@@ -108,16 +108,7 @@ fn chosen(plan: &mut Plan, ctx: &Context, names: &[&str], fallback: &str) -> Vec
 
 impl Context {
     fn question_case(&self, spec: &'static Spec, client: Client, load: Load) -> Case {
-        Case {
-            spec,
-            client,
-            load,
-            slow: None,
-            args: Vec::new(),
-            rate_share: None,
-            calibrated: false,
-            extra: Extra::default(),
-        }
+        Case::new(spec, client, load)
     }
 
     /// A fixed open-loop load beside 0 to 10,000 idle connections.

@@ -53,14 +53,30 @@ fn servers(results: &Results, mode: Mode) -> Vec<&str> {
         .collect()
 }
 
+/// Requests that failed at one share (median over the rounds): a request
+/// that timed out waiting, as on a connection no worker ever took, is a
+/// failure, however few they are beside the rest.
+fn failed(results: &Results, server: &str, mode: Mode, share: f64) -> Option<f64> {
+    median_of(&runs(results, server, mode, share), |s| {
+        Some(s.failed as f64)
+    })
+}
+
+/// Whether one share was served well: p99 under the bound, none failed.
+fn served(results: &Results, server: &str, mode: Mode, share: f64, bound: f64) -> bool {
+    p99(results, server, mode, share).is_some_and(|p| p <= bound)
+        && failed(results, server, mode, share) == Some(0.0)
+}
+
 /// The highest share, and its rate asked, up to which the median
-/// corrected p99 stayed under the bound: at that share and every lower one.
+/// corrected p99 stayed under the bound and no request failed: at that
+/// share and every lower one.
 pub fn knee(results: &Results, server: &str, mode: Mode, bound: f64) -> Option<(f64, f64)> {
     results
         .params
         .shares
         .iter()
-        .take_while(|&&share| p99(results, server, mode, share).is_some_and(|p| p <= bound))
+        .take_while(|&&share| served(results, server, mode, share, bound))
         .filter_map(|&share| asked(results, server, mode, share).map(|r| (share, r)))
         .last()
 }
@@ -203,12 +219,21 @@ pub fn verdict(results: &Results, bound: f64) -> String {
             let knee = knee(results, s, mode, bound);
             let knee_words = match knee {
                 Some((share, rate)) => format!(
-                    "under {} up to {} of its maximum ({} requests/s)",
+                    "under {} with none failed up to {} of its maximum ({} requests/s)",
                     latency(Some(bound)),
                     percent(share),
                     count(rate)
                 ),
-                None => format!("over {} at every rate", latency(Some(bound))),
+                None => match failed(results, s, mode, low).filter(|&f| f > 0.0) {
+                    Some(f) => format!(
+                        "{} requests failed even at {} (a request unanswered after {} \
+                         counts as failed)",
+                        count(f),
+                        percent(low),
+                        latency(Some(results.params.timeout))
+                    ),
+                    None => format!("over {} at every rate", latency(Some(bound))),
+                },
             };
             let _ = writeln!(
                 out,
@@ -235,7 +260,7 @@ pub fn verdict(results: &Results, bound: f64) -> String {
         percent(low),
         match best {
             Some((who, rate)) => format!(
-                " The highest knee: {who}, {} requests/s with p99 under {}.",
+                " The highest knee: {who}, {} requests/s with p99 under {} and none failed.",
                 count(rate),
                 latency(Some(bound))
             ),

@@ -178,7 +178,7 @@ pub fn questions(
         let knee_in = |mode| match (load, bound) {
             (Some(l), Some(b)) if l.server(server).is_some() => knee(l, server, mode, b)
                 .map_or_else(
-                    || "below every rate".into(),
+                    || "none".into(),
                     |(_, rate)| format!("{} req/s", count(rate)),
                 ),
             _ => dash(),
@@ -203,8 +203,9 @@ pub fn questions(
          connections cost](question-idle.md). *At once*: requests served per second times \
          the time each blocks, with {} clients, from [What a slow handler \
          does](question-handler.md). *Knee*: the highest rate asked, open loop, at which \
-         p99 stayed under {} at that rate and every lower one, from [Latency against \
-         offered load](question-load.md). A dash: the listing was not in that experiment. \
+         p99 stayed under {} and no request failed, at that rate and every lower one \
+         (*none*: not even at the lowest), from [Latency against offered \
+         load](question-load.md). A dash: the listing was not in that experiment. \
          Medians over the rounds; each page has the ranges, the commands and the machine.",
         handler
             .and_then(|h| h.params.concurrency.first().copied())
