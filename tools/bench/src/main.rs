@@ -107,6 +107,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every command that measures writes results files only; the tables
+    // and charts are drawn once, from all of them, at the end.
+    let (out, draw) = (
+        options.out.clone(),
+        command != "render" && !options.estimate,
+    );
     let result = match command.as_str() {
         "render" => render::all(&options.out),
         // accepts has no estimate: under a minute and a half on two cores.
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
             Err(_) => Err(format!("unknown command {name}\n{USAGE}")),
         },
     };
+    let result = result.and_then(|()| if draw { render::all(&out) } else { Ok(()) });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -197,6 +204,5 @@ fn measure(scenarios: &[Scenario], options: Options, args: &[String]) -> Result<
             &out.join(format!("{}.json", results.scenario)),
             &results.to_json()?,
         )
-    })?;
-    render::all(&out)
+    })
 }

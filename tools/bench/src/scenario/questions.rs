@@ -177,26 +177,19 @@ impl Context {
         let mut rows: Vec<(&'static Spec, Vec<String>)> = Vec::new();
         for &spec in &specs {
             rows.push((spec, Vec::new()));
-            for (row, listing, arg) in HANDLER_ROWS {
-                if listing != spec.name {
-                    continue;
-                }
-                let at = plan.servers.iter().position(|s| s.name == listing);
+            // `listings` entered `spec`; each of its rows goes after the last.
+            let mut at = plan.servers.iter().position(|s| s.name == spec.name);
+            for (row, _, arg) in HANDLER_ROWS.iter().filter(|(_, l, _)| *l == spec.name) {
                 let entry = ServerEntry {
-                    name: row.into(),
+                    name: row.to_string(),
                     kind: Kind::Listing,
                     keep_alive: spec.keep_alive,
                     status: Status::Measured,
-                    detail: format!("release build of listings/{listing}, run with {arg}"),
+                    detail: format!("release build of listings/{}, run with {arg}", spec.name),
                 };
-                let after = at.map_or(plan.servers.len(), |i| {
-                    i + 1
-                        + plan.servers[i + 1..]
-                            .iter()
-                            .take_while(|s| s.name.starts_with(&format!("{listing} ")))
-                            .count()
-                });
-                plan.servers.insert(after, entry);
+                let i = at.map_or(plan.servers.len(), |i| i + 1);
+                plan.servers.insert(i, entry);
+                at = Some(i);
                 rows.push((spec, vec![arg.to_string()]));
             }
         }

@@ -7,6 +7,7 @@ use super::{footer, name, threads_line};
 use crate::format::{count, latency};
 use crate::markdown::{Table, left, right};
 use crate::results::{Mode, Results, Sample, Scenario};
+use crate::scenario::HANDLER_ROWS;
 use crate::stats::{Cell, absent, cell_where};
 use testbed::Model;
 
@@ -36,8 +37,8 @@ pub fn cell(results: &Results, server: &str, path: &str) -> Cell {
 /// how many requests it serves at once, and why; `None` for a listing whose
 /// chapter the registry cannot speak for.
 fn predicted(server: &str, cores: usize, clients: usize) -> Option<(usize, &'static str)> {
-    let (name, arg) = match server.split_once(' ') {
-        Some((name, arg)) => (name, Some(arg)),
+    let (name, arg) = match HANDLER_ROWS.iter().find(|(row, ..)| *row == server) {
+        Some((_, listing, arg)) => (*listing, Some(*arg)),
         None => (server, None),
     };
     let listing = testbed::LISTINGS.iter().find(|l| l.name == name)?;
